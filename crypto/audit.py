@@ -1,0 +1,579 @@
+"""Offline audit of a petition's public log, and the ``signing-audit`` command.
+
+Needs nothing but a bundle file: no database, no web framework, no network.
+
+Bundle format ``countersign-bundle/v1`` (served at ``/p/<slug>/audit/bundle``):
+JSON Lines, UTF-8, one value per line, each line ending in "\\n".
+
+1. Header, one line::
+
+       {"format":"countersign-bundle/v1","key_id":HEX16,"petition":SLUG,"public_key":HEX64}
+
+   ``public_key`` is the raw 32-byte Ed25519 log key in lowercase hex;
+   ``key_id`` is the first 16 hex digits of its SHA-256 (crypto.treehead.key_id).
+
+2. Every signed tree head, one per line, in strictly increasing size::
+
+       {"head":{"count":N,"petition":SLUG,"root":HEX64,"size":N,"time":"2026-11-29T18:47Z"},
+        "signature":HEX128}
+
+   (on one line) where ``signature`` is Ed25519 over
+   crypto.treehead.SIGNED_PREFIX || the head's canonical JSON.
+
+3. Every leaf, in log order: the leaf's canonical JSON exactly as stored
+   (crypto.leaves), so the line without its "\\n" IS the leaf, and its leaf
+   hash is SHA-256(0x00 || line). There are exactly as many leaves as the
+   last head's size.
+
+Key order and spacing within header and head lines do not matter (they are
+parsed as JSON, duplicate keys refused); leaf lines must be byte-exact.
+
+What ``verify_bundle`` checks, in one streaming pass:
+- the header is well formed and its key_id matches its public key;
+- every head is well formed, for this petition, signed by that key, and
+  larger than the one before; the last covers exactly the leaves given;
+- every leaf is canonical; the root of every head is recomputed from the leaves
+  with one Frontier, so every head commits to a prefix of the same log (which is
+  what consistency between heads means);
+- a withdrawal withdraws an earlier, still-active signature leaf, and
+  "superseded" ones withdraw paper signatures only;
+- at every head: its count is signature leaves minus withdrawal leaves, no two
+  active signatures share an email tag, and no active paper or email-less
+  signature shares its person tag with another active signature (DESIGN.md §6).
+  Rules are checked at heads only: within one batch a new online signature and
+  the withdrawal of the paper signature it supersedes may come in either order.
+
+Receipt proof file ``countersign-receipt-proof/v1`` (downloaded from a signer's
+receipt page), one JSON object::
+
+    {"format":"countersign-receipt-proof/v1","petition":SLUG,"public_key":HEX64,
+     "leaf":"<the leaf's canonical JSON, as a string>","index":N,
+     "head":{...tree head...},"signature":HEX128,"proof":[HEX64,...]}
+
+It shows that the signature leaf was in the log at that head; only the full
+bundle shows it is still counted and that the log was never rewritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from hashlib import sha256
+
+from crypto.errors import CryptoError, InvalidBundle, InvalidProof, InvalidReceipt
+from crypto.leaves import SIGNATURE_RE, WITHDRAWAL_RE, SignatureLeaf, parse_leaf, valid_day
+from crypto.merkle import EMPTY_ROOT, LEAF_PREFIX, Frontier, leaf_hash, verify_inclusion
+from crypto.receipts import parse_receipt, receipt_digest
+from crypto.treehead import TreeHead, key_id, loads_strict, verify_head
+
+BUNDLE_FORMAT = "countersign-bundle/v1"
+PROOF_FORMAT = "countersign-receipt-proof/v1"
+PROGRESS_EVERY_LEAVES = 100_000
+
+_HEADER_KEYS = frozenset({"format", "key_id", "petition", "public_key"})
+_HEAD_LINE_KEYS = frozenset({"head", "signature"})
+_PROOF_KEYS = frozenset({"format", "petition", "public_key", "leaf", "index", "head", "signature", "proof"})
+_HEX16 = re.compile(r"[0-9a-f]{16}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX128 = re.compile(r"[0-9a-f]{128}")
+
+# What a leaf index holds, one byte per leaf (bytearray). Active signatures are
+# 1-3; _WITHDRAWN is or-ed in when one is withdrawn.
+_WITHDRAWAL = 0
+_ONLINE = 1  # online with an email tag: may share a person tag with other such
+_ONLINE_NO_EMAIL = 2
+_PAPER = 3
+_WITHDRAWN = 4
+_STRICT = (_ONLINE_NO_EMAIL, _PAPER)  # may share a person tag with no active signature
+
+
+class ReceiptNotFound(InvalidReceipt):
+    """No signature leaf in the bundle carries the receipt's digest."""
+
+
+@dataclass(frozen=True)
+class BundleReport:
+    """What a verified bundle says. Figures are for the latest head (= all leaves)."""
+
+    petition: str
+    key_id: str
+    size: int
+    count: int
+    heads: int
+    online: int  # active online signatures
+    paper: int  # active paper signatures
+    withdrawals: int  # withdrawal leaves
+    person_collisions: int  # active online signatures sharing a person tag with an earlier one
+    latest: TreeHead
+
+
+@dataclass(frozen=True)
+class ReceiptReport:
+    """Where one signer's signature stands in a verified bundle."""
+
+    index: int  # the signature leaf
+    counted: bool  # active at the latest head
+    withdrawn_by: int | None  # the withdrawal leaf, if any
+    withdrawal_reason: str | None  # "signer" or "superseded"
+    included_in: tuple[int, ...]  # sizes of the signed heads that include the leaf
+    bundle: BundleReport
+
+
+def _strip(line: bytes) -> bytes:
+    return line[:-1] if line[-1:] == b"\n" else line
+
+
+def _parse_header(line: bytes | None) -> tuple[str, bytes, str]:
+    if line is None:
+        raise InvalidBundle("bundle is empty: no header line")
+    data = loads_strict(_strip(line))
+    if not isinstance(data, dict) or set(data) != _HEADER_KEYS:
+        raise InvalidBundle(f"header line must be a JSON object with exactly the keys {sorted(_HEADER_KEYS)}")
+    if data["format"] != BUNDLE_FORMAT:
+        raise InvalidBundle(f"header format is {data['format']!r}, want {BUNDLE_FORMAT!r}")
+    petition = data["petition"]
+    if not isinstance(petition, str) or not petition:
+        raise InvalidBundle("header petition must be a non-empty string")
+    if not isinstance(data["public_key"], str) or not _HEX64.fullmatch(data["public_key"]):
+        raise InvalidBundle("header public_key must be 64 lowercase hex digits")
+    public_key = bytes.fromhex(data["public_key"])
+    if not isinstance(data["key_id"], str) or not _HEX16.fullmatch(data["key_id"]):
+        raise InvalidBundle("header key_id must be 16 lowercase hex digits")
+    if data["key_id"] != key_id(public_key):
+        raise InvalidBundle(f"header key_id {data['key_id']} does not match its public key ({key_id(public_key)})")
+    return petition, public_key, data["key_id"]
+
+
+def _parse_head_line(line: bytes, number: int, petition: str) -> tuple[TreeHead, bytes]:
+    """Parse the ``number``-th head line (1-based)."""
+    try:
+        data = loads_strict(line)
+        if not isinstance(data, dict) or set(data) != _HEAD_LINE_KEYS:
+            raise InvalidBundle('must be a JSON object with exactly the keys "head" and "signature"')
+        if not isinstance(data["signature"], str) or not _HEX128.fullmatch(data["signature"]):
+            raise InvalidBundle("signature must be 128 lowercase hex digits")
+        head = TreeHead.from_dict(data["head"])
+    except InvalidBundle as exc:
+        raise InvalidBundle(f"head line {number}: {exc}") from None
+    if head.petition != petition:
+        raise InvalidBundle(f"head line {number} (size {head.size}) is for petition {head.petition!r}, not {petition!r}")
+    return head, bytes.fromhex(data["signature"])
+
+
+def _read_heads(it: Iterator[bytes], petition: str, public_key: bytes) -> tuple[list[TreeHead], bytes | None]:
+    """Read and verify the head lines; return them and the first leaf line (or None)."""
+    heads: list[TreeHead] = []
+    first_leaf = None
+    for line in it:
+        line = _strip(line)
+        if not line.startswith(b'{"head"'):
+            first_leaf = line
+            break
+        head, signature = _parse_head_line(line, len(heads) + 1, petition)
+        if heads and head.size <= heads[-1].size:
+            raise InvalidBundle(
+                f"head line {len(heads) + 1} has size {head.size}, not above the previous head's {heads[-1].size}"
+            )
+        verify_head(public_key, head, signature)
+        heads.append(head)
+    if not heads:
+        raise InvalidBundle("bundle has no signed tree head")
+    return heads, first_leaf
+
+
+def _first_pair(groups: Iterable[set[int]]) -> tuple[int, int]:
+    return min(tuple(sorted(group)[:2]) for group in groups)
+
+
+def _check_head(
+    head: TreeHead,
+    prev_size: int | None,
+    root: bytes,
+    count: int,
+    kinds: bytearray,
+    email_more: dict[bytes, set[int]],
+    person_more: dict[bytes, set[int]],
+    dirty: set[bytes],
+) -> None:
+    """Check one head against the log state after its last leaf; clears ``dirty``."""
+    size = head.size
+    if root != head.root:
+        if prev_size is None:
+            raise InvalidProof(f"root of the head at size {size} does not match leaves 0..{size - 1}")
+        raise InvalidProof(
+            f"root of the head at size {size} does not match leaves 0..{size - 1}: "
+            f"leaves {prev_size}..{size - 1} were altered, or the head at size {size} is inconsistent "
+            f"with the log that earlier heads commit to (size {prev_size})"
+        )
+    if head.count != count:
+        raise InvalidBundle(f"head at size {size} says count {head.count}, but its leaves give {count}")
+    if email_more:
+        a, b = _first_pair(email_more.values())
+        raise InvalidBundle(
+            f"at the head of size {size}, leaves {a} and {b} are both active signatures with the same email tag"
+        )
+    clashes = []
+    for tag in dirty:
+        holders = person_more.get(tag)
+        if holders is None:
+            continue
+        strict = sorted(i for i in holders if kinds[i] in _STRICT)
+        if strict:
+            other = min(i for i in holders if i != strict[0])
+            clashes.append((strict[0], other))
+    dirty.clear()
+    if clashes:
+        a, b = min(clashes)
+        what = "a paper signature" if kinds[a] == _PAPER else "an online signature without an email tag"
+        raise InvalidBundle(
+            f"at the head of size {size}, leaf {a} ({what}) shares its person tag with active signature leaf {b}"
+        )
+
+
+def _share(first: dict[bytes, int], more: dict[bytes, set[int]], tag: bytes, index: int) -> None:
+    """Record ``index`` as a further active holder of ``tag``, already held by first[tag]."""
+    group = more.get(tag)
+    if group is None:
+        more[tag] = {first[tag], index}
+    else:
+        group.add(index)
+
+
+def _remove_holder(first: dict[bytes, int], more: dict[bytes, set[int]], tag: bytes, index: int) -> None:
+    group = more.get(tag)
+    if group is None:
+        del first[tag]
+        return
+    group.discard(index)
+    if len(group) == 1:
+        first[tag] = group.pop()
+        del more[tag]
+    elif first[tag] == index:
+        first[tag] = next(iter(group))
+
+
+def _scan(
+    lines: Iterable[bytes],
+    progress: Callable[[int], None] | None,
+    receipt: bytes | None = None,
+) -> tuple[BundleReport, list[TreeHead], int | None, tuple[int, str] | None]:
+    """Verify a bundle; also find the signature leaf whose receipt hex is ``receipt``.
+
+    Returns (report, heads, that leaf's index, (withdrawal leaf, reason) if it was withdrawn).
+    """
+    it = iter(lines)
+    petition, public_key, kid = _parse_header(next(it, None))
+    heads, first_leaf = _read_heads(it, petition, public_key)
+    leaves = it if first_leaf is None else itertools.chain((first_leaf,), it)
+
+    frontier = Frontier()
+    push = frontier.push
+    sig_match = SIGNATURE_RE.fullmatch
+    wd_match = WITHDRAWAL_RE.fullmatch
+    days_ok: set[bytes] = set()
+    kinds = bytearray()
+    persons: list[bytes | None] = []
+    emails: list[bytes | None] = []
+    withdrawn_by: dict[int, tuple[int, str]] = {}
+    email_first: dict[bytes, int] = {}
+    email_more: dict[bytes, set[int]] = {}
+    person_first: dict[bytes, int] = {}
+    person_more: dict[bytes, set[int]] = {}
+    dirty: set[bytes] = set()
+    active_online = active_paper = withdrawals = 0
+    target = b"-" if receipt is None else receipt  # never equal to a matched hex group or None
+    found: int | None = None
+
+    head_iter = iter(heads)
+    head = next(head_iter)
+    prev_size: int | None = None
+    while head is not None and head.size == 0:
+        _check_head(head, None, EMPTY_ROOT, 0, kinds, email_more, person_more, dirty)
+        prev_size = 0
+        head = next(head_iter, None)
+    next_progress = PROGRESS_EVERY_LEAVES if progress is not None else -1
+    next_stop = -1 if head is None else head.size
+    if 0 <= next_progress < next_stop or next_stop < 0:
+        next_stop = next_progress
+
+    index = 0
+    for line in leaves:
+        if line[-1:] == b"\n":
+            line = line[:-1]
+        m = sig_match(line)
+        if m is not None:
+            channel, day, email, person, receipt_hex = m.groups()
+            if day not in days_ok:
+                if not valid_day(day):
+                    raise InvalidBundle(f"leaf {index} has an impossible day")
+                days_ok.add(day)
+            if email is None:
+                if channel == b"paper":
+                    kind = _PAPER
+                    active_paper += 1
+                else:
+                    kind = _ONLINE_NO_EMAIL
+                    active_online += 1
+            else:
+                if channel == b"paper":
+                    raise InvalidBundle(f"leaf {index} is a paper signature with an email tag")
+                kind = _ONLINE
+                active_online += 1
+                if email_first.setdefault(email, index) != index:
+                    _share(email_first, email_more, email, index)
+            if person_first.setdefault(person, index) != index:
+                _share(person_first, person_more, person, index)
+                dirty.add(person)
+            kinds.append(kind)
+            persons.append(person)
+            emails.append(email)
+            if receipt_hex == target:
+                if found is not None:
+                    raise InvalidBundle(f"leaves {found} and {index} carry the same receipt")
+                found = index
+        else:
+            m = wd_match(line)
+            if m is None:
+                if line.startswith(b'{"head"'):
+                    raise InvalidBundle(f"a tree head line comes after leaf {index - 1}; heads must precede leaves")
+                raise InvalidBundle(f"leaf {index} is not the canonical JSON of a signature or withdrawal leaf")
+            day, of_digits, reason = m.groups()
+            if not valid_day(day):
+                raise InvalidBundle(f"leaf {index} has an impossible day")
+            of = int(of_digits)
+            _withdraw(index, of, reason, kinds, withdrawn_by)
+            kind = kinds[of]
+            kinds[of] = kind | _WITHDRAWN
+            withdrawn_by[of] = (index, reason.decode("ascii"))
+            if kind == _PAPER:
+                active_paper -= 1
+            else:
+                active_online -= 1
+            email = emails[of]
+            if email is not None:
+                _remove_holder(email_first, email_more, email, of)
+            _remove_holder(person_first, person_more, persons[of], of)
+            withdrawals += 1
+            kinds.append(_WITHDRAWAL)
+            persons.append(None)
+            emails.append(None)
+        push(sha256(LEAF_PREFIX + line).digest())
+        index += 1
+        if index == next_stop:
+            if index == next_progress:
+                progress(index)
+                next_progress += PROGRESS_EVERY_LEAVES
+            if head is not None and index == head.size:
+                _check_head(
+                    head,
+                    prev_size,
+                    frontier.root(),
+                    active_online + active_paper,
+                    kinds,
+                    email_more,
+                    person_more,
+                    dirty,
+                )
+                prev_size = index
+                head = next(head_iter, None)
+            next_stop = -1 if head is None else head.size
+            if 0 <= next_progress < next_stop or next_stop < 0:
+                next_stop = next_progress
+
+    last = heads[-1]
+    if index != last.size:
+        raise InvalidBundle(f"bundle has {index} leaves, but the last head has size {last.size}")
+    report = BundleReport(
+        petition=petition,
+        key_id=kid,
+        size=index,
+        count=active_online + active_paper,
+        heads=len(heads),
+        online=active_online,
+        paper=active_paper,
+        withdrawals=withdrawals,
+        person_collisions=sum(len(group) - 1 for group in person_more.values()),
+        latest=last,
+    )
+    return report, heads, found, withdrawn_by.get(found)
+
+
+def _withdraw(
+    index: int, of: int, reason: bytes, kinds: bytearray, withdrawn_by: dict[int, tuple[int, str]]
+) -> None:
+    """Check that leaf ``index`` may withdraw leaf ``of`` (rare path, kept out of the loop)."""
+    if of >= index:
+        raise InvalidBundle(f"leaf {index} withdraws leaf {of}, which is not an earlier leaf")
+    kind = kinds[of]
+    if kind == _WITHDRAWAL:
+        raise InvalidBundle(f"leaf {index} withdraws leaf {of}, which is a withdrawal, not a signature")
+    if kind & _WITHDRAWN:
+        raise InvalidBundle(f"leaf {index} withdraws leaf {of}, already withdrawn by leaf {withdrawn_by[of][0]}")
+    if reason == b"superseded" and kind != _PAPER:
+        raise InvalidBundle(
+            f"leaf {index} withdraws leaf {of} as superseded, but only paper signatures are superseded"
+        )
+
+
+def verify_bundle(lines: Iterable[bytes], progress: Callable[[int], None] | None = None) -> BundleReport:
+    """Verify a whole bundle (see the module docstring) and return its figures.
+
+    ``lines`` yields the bundle's lines as bytes, with or without their "\\n".
+    ``progress(leaves_done)`` is called every PROGRESS_EVERY_LEAVES leaves.
+    Raises InvalidBundle, InvalidSignature or InvalidProof naming the leaf
+    index or head size at fault.
+    """
+    return _scan(lines, progress)[0]
+
+
+def verify_receipt(
+    code: str, lines: Iterable[bytes], progress: Callable[[int], None] | None = None
+) -> ReceiptReport:
+    """Verify the bundle and find the signature leaf carrying ``code``'s digest.
+
+    Raises InvalidReceipt for a malformed code, ReceiptNotFound when no leaf
+    carries it (a new signature may wait for the next batch), and whatever
+    verify_bundle raises.
+    """
+    target = receipt_digest(parse_receipt(code)).hex().encode("ascii")
+    report, heads, index, withdrawal = _scan(lines, progress, target)
+    if index is None:
+        raise ReceiptNotFound(
+            "no signature in this bundle carries that receipt; "
+            "a new signature appears with the next published batch"
+        )
+    return ReceiptReport(
+        index=index,
+        counted=withdrawal is None,
+        withdrawn_by=None if withdrawal is None else withdrawal[0],
+        withdrawal_reason=None if withdrawal is None else withdrawal[1],
+        included_in=tuple(h.size for h in heads if h.size > index),
+        bundle=report,
+    )
+
+
+def verify_receipt_proof(document: dict) -> None:
+    """Verify a receipt proof file (see the module docstring): the head's
+    signature, then the inclusion of the leaf at ``index`` under that head.
+
+    Returns None or raises InvalidBundle (malformed), InvalidSignature or InvalidProof.
+    """
+    if not isinstance(document, dict) or set(document) != _PROOF_KEYS:
+        raise InvalidBundle(f"a receipt proof is a JSON object with exactly the keys {sorted(_PROOF_KEYS)}")
+    if document["format"] != PROOF_FORMAT:
+        raise InvalidBundle(f"receipt proof format is {document['format']!r}, want {PROOF_FORMAT!r}")
+    public_key_hex = document["public_key"]
+    if not isinstance(public_key_hex, str) or not _HEX64.fullmatch(public_key_hex):
+        raise InvalidBundle("receipt proof public_key must be 64 lowercase hex digits")
+    signature_hex = document["signature"]
+    if not isinstance(signature_hex, str) or not _HEX128.fullmatch(signature_hex):
+        raise InvalidBundle("receipt proof signature must be 128 lowercase hex digits")
+    index = document["index"]
+    if type(index) is not int or index < 0:
+        raise InvalidBundle("receipt proof index must be a non-negative integer")
+    proof_hex = document["proof"]
+    if not isinstance(proof_hex, list) or not all(isinstance(p, str) and _HEX64.fullmatch(p) for p in proof_hex):
+        raise InvalidBundle("receipt proof proof must be a list of 64-hex-digit hashes")
+    if not isinstance(document["leaf"], str):
+        raise InvalidBundle("receipt proof leaf must be a string")
+    leaf = document["leaf"].encode("utf-8")
+    if not isinstance(parse_leaf(leaf), SignatureLeaf):
+        raise InvalidBundle("receipt proof leaf is not a signature leaf")
+    head = TreeHead.from_dict(document["head"])
+    if head.petition != document["petition"]:
+        raise InvalidBundle(f"receipt proof head is for petition {head.petition!r}, not {document['petition']!r}")
+    verify_head(bytes.fromhex(public_key_hex), head, bytes.fromhex(signature_hex))
+    verify_inclusion(leaf_hash(leaf), index, head.size, [bytes.fromhex(p) for p in proof_hex], head.root)
+
+
+# --- command line ------------------------------------------------------------
+
+
+def _open_bundle(path: str):
+    if path == "-":
+        return sys.stdin.buffer
+    return open(path, "rb", buffering=1 << 20)  # noqa: SIM115 (closed by the caller)
+
+
+def _progress(done: int) -> None:
+    print(f"checked {done:,} leaves", file=sys.stderr, flush=True)
+
+
+def _print_bundle(report: BundleReport) -> None:
+    latest = report.latest
+    print(f"OK: petition {report.petition}, log key {report.key_id}")
+    print(f"  {report.heads} signed tree heads verified; latest: size {latest.size}, time {latest.time}")
+    print(f"  {report.size} leaves; every head's root, count and the rules on tags hold")
+    print(f"  counted: {report.count} (online {report.online}, paper {report.paper})")
+    print(f"  withdrawals: {report.withdrawals}")
+    print(f"  same name and postcode, different email (active online): {report.person_collisions}")
+
+
+def _command_verify(args: argparse.Namespace) -> None:
+    with _open_bundle(args.bundle) as lines:
+        report = verify_bundle(lines, _progress)
+    _print_bundle(report)
+
+
+def _command_receipt(args: argparse.Namespace) -> None:
+    with _open_bundle(args.bundle) as lines:
+        result = verify_receipt(args.code, lines, _progress)
+    _print_bundle(result.bundle)
+    if result.counted:
+        print(f"OK: your signature is leaf {result.index} and is counted")
+    else:
+        print(
+            f"OK: your signature is leaf {result.index}; it was withdrawn by leaf "
+            f"{result.withdrawn_by} ({result.withdrawal_reason}) and is not counted"
+        )
+    sizes = result.included_in
+    print(f"  included in {len(sizes)} signed tree heads, sizes {sizes[0]} to {sizes[-1]}")
+
+
+def _command_proof(args: argparse.Namespace) -> None:
+    with open(args.file, "rb") as f:
+        document = loads_strict(f.read())
+    verify_receipt_proof(document)
+    head = document["head"]
+    kid = key_id(bytes.fromhex(document["public_key"]))
+    print(
+        f"OK: leaf {document['index']} is included in the tree head of petition {head['petition']} "
+        f"at size {head['size']} (count {head['count']}, time {head['time']}), signed by log key {kid}"
+    )
+    print("  compare the key with the one the petition publishes; only a full bundle shows it is still counted")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``signing-audit``: 0 verified, 1 a check failed, 2 usage error."""
+    parser = argparse.ArgumentParser(
+        prog="signing-audit", description="Verify a Countersign petition log offline."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    verify = commands.add_parser("verify", help="verify a whole bundle")
+    verify.add_argument("bundle", help='bundle file (JSON Lines), or "-" for standard input')
+    verify.set_defaults(run=_command_verify)
+    receipt = commands.add_parser("receipt", help="verify a bundle and find one signer's receipt in it")
+    receipt.add_argument("code", help="the receipt code, as shown when signing")
+    receipt.add_argument("bundle", help='bundle file (JSON Lines), or "-" for standard input')
+    receipt.set_defaults(run=_command_receipt)
+    proof = commands.add_parser("proof", help="verify a receipt proof file downloaded from a receipt page")
+    proof.add_argument("file", help="the receipt proof JSON file")
+    proof.set_defaults(run=_command_proof)
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except CryptoError as exc:
+        print(f"FAIL: {exc}")
+        return 1
+    except OSError as exc:
+        print(f"FAIL: cannot read {exc.filename or 'input'}: {exc.strerror or exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Log entries (DESIGN.md §7): canonical JSON, stored and hashed verbatim.
+
+A leaf is UTF-8 JSON with sorted keys and no spaces, i.e. exactly
+``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``.
+Two kinds, byte for byte::
+
+    {"channel":"online"|"paper","day":"YYYY-MM-DD","email":HEX64|null,
+     "person":HEX64,"receipt":HEX64|null,"type":"signature","v":1}
+
+    {"day":"YYYY-MM-DD","of":INDEX,"reason":"signer"|"superseded",
+     "type":"withdrawal","v":1}
+
+(each on one line). HEX64 is 32 bytes as lowercase hex: ``person`` and ``email``
+are the identity tags of DESIGN.md §6, ``receipt`` is SHA-256 of the signer's
+receipt (§8). A paper signature has no email tag. ``of`` is the index of the
+withdrawn signature leaf, a JSON integer without leading zeros.
+
+The parser accepts only that exact encoding (anything else, even an added
+space, has a different leaf hash and so is a different entry), and does it with
+one compiled regular expression so an auditor can parse a million leaves fast.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+from crypto.errors import InvalidBundle
+
+TAG_BYTES = 32
+CHANNELS = ("online", "paper")
+REASONS = ("signer", "superseded")
+LEAF_VERSION = 1
+MAX_INDEX = 10**18 - 1  # "of" has at most 18 digits, so the parser never builds a huge int
+
+# Groups: channel, day, email (None for null), person, receipt (None for null).
+SIGNATURE_RE = re.compile(
+    rb'\{"channel":"(online|paper)","day":"([0-9]{4}-[0-9]{2}-[0-9]{2})",'
+    rb'"email":(?:"([0-9a-f]{64})"|null),"person":"([0-9a-f]{64})",'
+    rb'"receipt":(?:"([0-9a-f]{64})"|null),"type":"signature","v":1\}'
+)
+# Groups: day, of, reason.
+WITHDRAWAL_RE = re.compile(
+    rb'\{"day":"([0-9]{4}-[0-9]{2}-[0-9]{2})","of":(0|[1-9][0-9]{0,17}),'
+    rb'"reason":"(signer|superseded)","type":"withdrawal","v":1\}'
+)
+
+
+@dataclass(frozen=True)
+class SignatureLeaf:
+    channel: str
+    day: date
+    email: bytes | None
+    person: bytes
+    receipt: bytes | None
+
+
+@dataclass(frozen=True)
+class WithdrawalLeaf:
+    of: int
+    reason: str
+    day: date
+
+
+def _canonical(obj: dict) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _tag_hex(name: str, value: bytes | None, nullable: bool) -> str | None:
+    if value is None and nullable:
+        return None
+    if not isinstance(value, bytes) or len(value) != TAG_BYTES:
+        raise ValueError(f"{name} must be {TAG_BYTES} bytes")
+    return value.hex()
+
+
+def _day(day: date) -> str:
+    # datetime is a date subclass; its isoformat() would carry the time.
+    if not isinstance(day, date) or hasattr(day, "hour"):
+        raise ValueError("day must be a datetime.date")
+    return day.isoformat()
+
+
+def signature_leaf(
+    channel: str, person: bytes, email: bytes | None, receipt: bytes | None, day: date
+) -> bytes:
+    """Return the canonical bytes of a signature leaf. Raises ValueError on bad input.
+
+    A paper signature must have no email tag.
+    """
+    if channel not in CHANNELS:
+        raise ValueError(f"channel must be one of {CHANNELS}")
+    if channel == "paper" and email is not None:
+        raise ValueError("a paper signature has no email tag")
+    return _canonical(
+        {
+            "channel": channel,
+            "day": _day(day),
+            "email": _tag_hex("email", email, nullable=True),
+            "person": _tag_hex("person", person, nullable=False),
+            "receipt": _tag_hex("receipt", receipt, nullable=True),
+            "type": "signature",
+            "v": LEAF_VERSION,
+        }
+    )
+
+
+def withdrawal_leaf(of: int, reason: str, day: date) -> bytes:
+    """Return the canonical bytes of a withdrawal of leaf ``of``. Raises ValueError on bad input."""
+    if type(of) is not int or not 0 <= of <= MAX_INDEX:
+        raise ValueError(f"of must be an integer leaf index in [0, {MAX_INDEX}]")
+    if reason not in REASONS:
+        raise ValueError(f"reason must be one of {REASONS}")
+    return _canonical({"day": _day(day), "of": of, "reason": reason, "type": "withdrawal", "v": LEAF_VERSION})
+
+
+@lru_cache(maxsize=4096)
+def valid_day(day: bytes) -> bool:
+    """Whether ``day`` (matched as NNNN-NN-NN) is a real calendar date. Cached: days repeat."""
+    try:
+        date.fromisoformat(day.decode("ascii"))
+    except ValueError:
+        return False
+    return True
+
+
+def parse_leaf(raw: bytes) -> SignatureLeaf | WithdrawalLeaf:
+    """Parse a leaf, accepting only its canonical encoding; raise InvalidBundle otherwise."""
+    m = SIGNATURE_RE.fullmatch(raw)
+    if m is not None:
+        channel, day, email, person, receipt = m.groups()
+        if not valid_day(day):
+            raise InvalidBundle("signature leaf has an impossible day")
+        if channel == b"paper" and email is not None:
+            raise InvalidBundle("paper signature leaf carries an email tag")
+        return SignatureLeaf(
+            channel=channel.decode("ascii"),
+            day=date.fromisoformat(day.decode("ascii")),
+            email=None if email is None else bytes.fromhex(email.decode("ascii")),
+            person=bytes.fromhex(person.decode("ascii")),
+            receipt=None if receipt is None else bytes.fromhex(receipt.decode("ascii")),
+        )
+    m = WITHDRAWAL_RE.fullmatch(raw)
+    if m is not None:
+        day, of, reason = m.groups()
+        if not valid_day(day):
+            raise InvalidBundle("withdrawal leaf has an impossible day")
+        return WithdrawalLeaf(of=int(of), reason=reason.decode("ascii"), day=date.fromisoformat(day.decode("ascii")))
+    raise InvalidBundle("leaf is not a canonical signature or withdrawal")

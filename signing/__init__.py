@@ -1,0 +1,61 @@
+"""Countersign: the Flask application."""
+
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask
+
+from crypto.keys import derive_subkey
+from crypto.normalise import DEFAULT_DOTLESS_DOMAINS
+from crypto.tags import Argon2Params
+
+from . import config as config_module
+from . import db, errors, i18n, keyring, security
+from .ledger import Services
+
+
+def _template_folder():
+    # Installed, templates ship inside the package; in a checkout they are
+    # the top-level templates/ folder.
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if (candidate / "base.html").is_file():
+            return str(candidate)
+    raise RuntimeError("templates folder not found; reinstall countersign")
+
+
+def create_app(config=None):
+    """Build the app. ``config`` overrides every other source (used by tests)."""
+    settings = config_module.load(config)
+    app = Flask(__name__, instance_path=settings["INSTANCE_PATH"], template_folder=_template_folder())
+    app.config.update(settings)
+
+    keys = keyring.load(app.config["MASTER_KEY_FILE"], app.config["LOG_KEY_FILE"])
+    app.config["SECRET_KEY"] = derive_subkey(keys.master_key, "web-session")
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not app.config["DEVELOPMENT"],
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=2),
+        WTF_CSRF_TIME_LIMIT=2 * 3600,
+    )
+    app.extensions["countersign"] = Services(
+        keyring=keys,
+        publish_interval=timedelta(seconds=app.config["PUBLISH_INTERVAL_SECONDS"]),
+        dotless_domains=DEFAULT_DOTLESS_DOMAINS | frozenset(app.config["DOTLESS_EMAIL_DOMAINS"].lower().split()),
+        argon2=Argon2Params(
+            time_cost=app.config["ARGON2_TIME_COST"],
+            memory_kib=app.config["ARGON2_MEMORY_KIB"],
+            parallelism=app.config["ARGON2_PARALLELISM"],
+        ),
+    )
+
+    db.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+
+    from . import public
+
+    app.register_blueprint(public.bp)
+    return app

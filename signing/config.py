@@ -1,0 +1,85 @@
+"""Configuration: defaults here, then ``instance/config.py``, then ``SIGNING_*``.
+
+Every setting an operator may change is a module-level constant below; the
+environment variable ``SIGNING_<NAME>`` overrides ``<NAME>`` and is parsed to
+the type of the default, so a typo fails at start-up instead of at 3 a.m.
+"""
+
+import os
+from pathlib import Path
+
+# Where the database and the key files live; put it on an encrypted volume.
+INSTANCE_PATH = "instance"
+DATABASE_URL = ""  # empty: sqlite file countersign.db in INSTANCE_PATH
+MASTER_KEY_FILE = ""  # empty: master.key in INSTANCE_PATH
+LOG_KEY_FILE = ""  # empty: log.key in INSTANCE_PATH
+
+# Seconds between two batches appended to a petition's log; 0 appends at once.
+PUBLISH_INTERVAL_SECONDS = 600
+
+# Email domains whose mailboxes ignore dots in the local part (besides Gmail).
+DOTLESS_EMAIL_DOMAINS = ""
+
+# Argon2id cost for the tags of petitions created from now on (stored with
+# each petition, so changing these never touches existing tags).
+ARGON2_TIME_COST = 2
+ARGON2_MEMORY_KIB = 19456
+ARGON2_PARALLELISM = 1
+
+# Largest request body accepted; a signature form is well under 4 KiB.
+MAX_CONTENT_LENGTH = 64 * 1024
+DISPLAY_NAMES_PER_PAGE = 50
+
+# Development turns off Secure cookies and HSTS so http://127.0.0.1 works.
+DEVELOPMENT = False
+# Trusted reverse proxies in front of the app (for ProxyFix); 0 = none.
+PROXY_COUNT = 0
+
+_PREFIX = "SIGNING_"
+
+
+def _parse(name, default, text):
+    if isinstance(default, bool):
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"{_PREFIX}{name} must be true or false")
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{_PREFIX}{name} must be a whole number") from None
+    return text
+
+
+def defaults():
+    return {name: value for name, value in globals().items() if name.isupper() and not name.startswith("_")}
+
+
+def load(overrides=None, environ=None):
+    """Return the settings: defaults < instance/config.py < environment < overrides."""
+    environ = os.environ if environ is None else environ
+    settings = defaults()
+    settings["INSTANCE_PATH"] = environ.get(_PREFIX + "INSTANCE_PATH", settings["INSTANCE_PATH"])
+    if overrides and "INSTANCE_PATH" in overrides:
+        settings["INSTANCE_PATH"] = overrides["INSTANCE_PATH"]
+    instance = Path(settings["INSTANCE_PATH"]).resolve()
+    settings["INSTANCE_PATH"] = str(instance)
+
+    instance_config = instance / "config.py"
+    if instance_config.is_file():
+        namespace = {}
+        exec(compile(instance_config.read_text(), str(instance_config), "exec"), namespace)  # noqa: S102 -- operator's own file
+        settings.update({k: v for k, v in namespace.items() if k.isupper()})
+
+    for name, default in defaults().items():
+        if name != "INSTANCE_PATH" and _PREFIX + name in environ:
+            settings[name] = _parse(name, default, environ[_PREFIX + name])
+    settings.update(overrides or {})
+
+    settings["DATABASE_URL"] = settings["DATABASE_URL"] or f"sqlite:///{instance / 'countersign.db'}"
+    settings["MASTER_KEY_FILE"] = settings["MASTER_KEY_FILE"] or str(instance / "master.key")
+    settings["LOG_KEY_FILE"] = settings["LOG_KEY_FILE"] or str(instance / "log.key")
+    return settings

@@ -1,0 +1,61 @@
+"""Error pages: every client mistake is a calm 4xx page; nothing echoes input."""
+
+import logging
+
+from flask import render_template, request
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("countersign")
+
+MESSAGES = {
+    400: (_l("Bad request"), _l("The request could not be understood. Please go back and try again.")),
+    403: (_l("Forbidden"), _l("You are not allowed to do that.")),
+    404: (_l("Not found"), _l("There is nothing at this address.")),
+    405: (_l("Method not allowed"), _l("This page cannot be used that way.")),
+    409: (_l("Not possible now"), _l("This cannot be done in the petition's current state.")),
+    413: (_l("Too large"), _l("What you sent is larger than this service accepts.")),
+    429: (_l("Too many requests"), _l("Please wait a little and try again.")),
+    500: (_l("Something went wrong"), _l("Nothing you sent was kept. Please try again later.")),
+    503: (_l("Busy"), _l("The service is busy. Please try again in a moment.")),
+}
+
+
+def render_error(status, message=None, title=None):
+    default_title, default_message = MESSAGES.get(status, MESSAGES[400])
+    body = render_template(
+        "errors/error.html", status=status, title=title or default_title, message=message or default_message
+    )
+    return body, status
+
+
+def wants_json():
+    return "/audit/" in request.path
+
+
+def init_app(app):
+    @app.errorhandler(CSRFError)
+    def _csrf(_error):
+        return render_error(
+            400,
+            _l(
+                "This form has expired or was not sent from this site, so nothing was done. "
+                "Please go back, reload the page and submit it again."
+            ),
+            _l("Form expired"),
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http(error):
+        if wants_json():
+            return {"error": error.description if error.code < 500 else "internal error"}, error.code
+        return render_error(error.code)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error):
+        # Log the kind and place of the failure, never the request or its data.
+        log.error("unhandled %s in %s", type(error).__name__, request.endpoint)
+        if wants_json():
+            return {"error": "internal error"}, 500
+        return render_error(500)

@@ -1,0 +1,58 @@
+"""The instance's keys, loaded once at start-up from files outside the database."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from crypto import keys
+from crypto.errors import InvalidKey
+from crypto.treehead import key_id
+
+
+@dataclass(frozen=True, repr=False)
+class Keyring:
+    master_key: bytes
+    log_key: Ed25519PrivateKey
+
+    def __repr__(self):
+        # Never let a traceback or a debugger print the key bytes.
+        return f"Keyring(log key {self.log_key_id})"
+
+    @property
+    def log_public_key(self) -> bytes:
+        return self.log_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    @property
+    def log_key_id(self) -> str:
+        return key_id(self.log_public_key)
+
+    def petition_subkey(self, petition, purpose: str) -> bytes:
+        """The petition's key for one purpose; raises InvalidKey once shredded or on a wrong master key."""
+        if petition.wrapped_key is None:
+            raise InvalidKey(f"petition {petition.slug} has been shredded: its key no longer exists")
+        petition_key = keys.unwrap_petition_key(self.master_key, bytes(petition.wrapped_key), petition.slug)
+        return keys.derive_subkey(petition_key, purpose)
+
+    def wrap_new_petition_key(self, slug: str) -> bytes:
+        return keys.wrap_petition_key(self.master_key, keys.new_petition_key(), slug)
+
+
+def create_missing(master_key_file, log_key_file):
+    """Create whichever key file does not exist yet; return the names created."""
+    created = []
+    master_path, log_path = Path(master_key_file), Path(log_key_file)
+    for path in (master_path, log_path):
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not master_path.exists():
+        keys.create_master_key_file(master_path)
+        created.append(str(master_path))
+    if not log_path.exists():
+        keys.create_log_key_file(log_path)
+        created.append(str(log_path))
+    return created
+
+
+def load(master_key_file, log_key_file) -> Keyring:
+    return Keyring(keys.load_master_key(master_key_file), keys.load_log_key(log_key_file))

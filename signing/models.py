@@ -1,0 +1,172 @@
+"""Tables (DESIGN §5 and §7).
+
+What is deliberately absent: no name, email, full postcode, IP address, user
+agent or exact time of any signature. Identity exists here only as Argon2id
+tags under a key kept outside the database. Rules that must hold even under a
+bug are unique indexes, not code.
+"""
+
+import json
+
+from peewee import (
+    BigIntegerField,
+    BlobField,
+    BooleanField,
+    CharField,
+    DateField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    SmallIntegerField,
+    TextField,
+)
+
+from crypto.tags import Argon2Params
+
+from .db import database
+
+DRAFT, OPEN, CLOSED, SHREDDED = "draft", "open", "closed", "shredded"
+PENDING, COUNTED, WITHDRAWN = "pending", "counted", "withdrawn"
+ONLINE, PAPER = "online", "paper"
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Organiser(BaseModel):
+    email = CharField(max_length=254, unique=True)
+    password_hash = CharField(max_length=200)
+    is_operator = BooleanField(default=False)
+
+
+class Petition(BaseModel):
+    slug = CharField(max_length=64, unique=True)
+    organiser = ForeignKeyField(Organiser, null=True, backref="petitions", on_delete="RESTRICT")
+    title = CharField(max_length=200)
+    body = TextField()
+    eligibility = TextField(default="")
+    status = CharField(max_length=16, default=DRAFT)
+    opens_on = DateField(null=True)
+    closes_on = DateField(null=True)
+    require_email = BooleanField(default=True)
+    require_postcode = BooleanField(default=True)
+    # Space-separated postcode areas ("S DN"); empty means anywhere.
+    allowed_areas = CharField(max_length=200, default="")
+    display_names_allowed = BooleanField(default=True)
+    salt = BlobField()
+    # AES-GCM under the master key; NULL once shredded.
+    wrapped_key = BlobField(null=True)
+    key_version = SmallIntegerField(default=1)
+    argon2_params = TextField()
+
+    @property
+    def argon2(self):
+        return Argon2Params.from_dict(json.loads(self.argon2_params))
+
+    @property
+    def allowed_area_list(self):
+        return self.allowed_areas.split()
+
+    @property
+    def accepts_signatures(self):
+        return self.status == OPEN and self.wrapped_key is not None
+
+
+class Signature(BaseModel):
+    petition = ForeignKeyField(Petition, backref="signatures", on_delete="RESTRICT")
+    person_tag = BlobField()
+    email_tag = BlobField(null=True)
+    channel = CharField(max_length=8, default=ONLINE)
+    status = CharField(max_length=12, default=COUNTED)
+    withdraw_reason = CharField(max_length=12, null=True)
+    receipt_hash = BlobField(null=True, unique=True)
+    display_name = CharField(max_length=80, null=True)
+    display_name_hidden = BooleanField(default=False)
+    # Outward code only ("S1"), for totals; never the full postcode.
+    district = CharField(max_length=8, null=True)
+    day = DateField()
+    # Position in the public log once appended; the withdrawal's too.
+    leaf_index = BigIntegerField(null=True)
+    withdrawal_index = BigIntegerField(null=True)
+
+
+# One live (not withdrawn) signature per email tag in a petition, and one per
+# person tag among signatures that carry no email tag (paper, or petitions
+# that collect no email). Enforced by the database even if ledger has a bug.
+Signature.add_index(
+    Signature.index(Signature.petition, Signature.email_tag, unique=True).where(
+        (Signature.status != WITHDRAWN) & Signature.email_tag.is_null(False)
+    )
+)
+Signature.add_index(
+    Signature.index(Signature.petition, Signature.person_tag, unique=True).where(
+        (Signature.status != WITHDRAWN) & Signature.email_tag.is_null(True)
+    )
+)
+Signature.add_index(Signature.index(Signature.petition, Signature.person_tag))
+# What the next batch must append, found without scanning the log.
+Signature.add_index(
+    Signature.index(Signature.petition, Signature.status).where(Signature.leaf_index.is_null(True))
+)
+Signature.add_index(
+    Signature.index(Signature.petition, Signature.status).where(
+        Signature.leaf_index.is_null(False) & Signature.withdrawal_index.is_null(True)
+    )
+)
+# Public display names, newest first, paginated by id.
+Signature.add_index(
+    Signature.index(Signature.petition, Signature.id).where(
+        Signature.display_name.is_null(False) & (Signature.status == COUNTED)
+    )
+)
+
+
+class Leaf(BaseModel):
+    """A log entry, stored verbatim: its bytes are what is hashed."""
+
+    petition = ForeignKeyField(Petition, on_delete="RESTRICT")
+    index = BigIntegerField()
+    data = BlobField()
+
+    class Meta:
+        indexes = ((("petition", "index"), True),)
+
+
+class Node(BaseModel):
+    """Hash of a complete subtree: leaves [index·2^level, (index+1)·2^level)."""
+
+    petition = ForeignKeyField(Petition, on_delete="RESTRICT")
+    level = SmallIntegerField()
+    index = BigIntegerField()
+    hash = BlobField()
+
+    class Meta:
+        indexes = ((("petition", "level", "index"), True),)
+
+
+class TreeHead(BaseModel):
+    petition = ForeignKeyField(Petition, on_delete="RESTRICT")
+    size = BigIntegerField()
+    root = BlobField()
+    count = BigIntegerField()
+    time = CharField(max_length=20)
+    signature = BlobField()
+    key_id = CharField(max_length=16)
+    # When the batch was appended; decides when the next one may be.
+    published_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("petition", "size"), True),)
+
+
+class SchemaVersion(BaseModel):
+    version = IntegerField()
+
+
+SCHEMA_VERSION = 1
+
+ALL_MODELS = [Petition, Organiser, Signature, Leaf, Node, TreeHead, SchemaVersion]
