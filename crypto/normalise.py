@@ -196,6 +196,5 @@ def postcode_area(canonical: str) -> str:
     ``InvalidIdentity(field="postcode")`` otherwise.
     """
     _require_canonical_postcode(canonical)
-    match = _AREA_RE.match(canonical)
-    assert match is not None  # the pattern guarantees a leading letter
-    return match.group()
+    # _require_canonical_postcode guarantees a leading letter, so this matches.
+    return _AREA_RE.match(canonical).group()

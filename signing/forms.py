@@ -51,7 +51,11 @@ class SignForm(FlaskForm):
 class ReceiptForm(FlaskForm):
     receipt = StringField(
         _l("Receipt code"),
-        validators=[DataRequired(_l("Please enter your receipt code.")), Length(max=RECEIPT_MAX_CHARS), no_control_characters],
+        validators=[
+            DataRequired(_l("Please enter your receipt code.")),
+            Length(max=RECEIPT_MAX_CHARS),
+            no_control_characters,
+        ],
     )
 
 

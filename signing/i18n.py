@@ -11,9 +11,12 @@ def select_locale():
     chosen = request.cookies.get(LANGUAGE_COOKIE)
     if chosen in LANGUAGES:
         return chosen
-    return request.accept_languages.best_match(["en", "zh-Hant", "zh-TW", "zh-HK"], default="en").replace(
-        "zh-TW", "zh_Hant"
-    ).replace("zh-HK", "zh_Hant").replace("zh-Hant", "zh_Hant")
+    return (
+        request.accept_languages.best_match(["en", "zh-Hant", "zh-TW", "zh-HK"], default="en")
+        .replace("zh-TW", "zh_Hant")
+        .replace("zh-HK", "zh_Hant")
+        .replace("zh-Hant", "zh_Hant")
+    )
 
 
 def init_app(app):

@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from peewee import IntegrityError
 
@@ -38,8 +38,8 @@ from .db import database, log_lock
 from .models import (
     CLOSED,
     COUNTED,
-    OPEN,
     ONLINE,
+    OPEN,
     PAPER,
     WITHDRAWN,
     Petition,
@@ -51,7 +51,7 @@ DISPLAY_NAME_MAX_CHARS = 60
 
 
 def utcnow():
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -132,9 +132,7 @@ def current_count(petition):
 def display_names(petition, before_id=None, limit=50):
     """Display names of counted signatures, newest first, by keyset page (hidden ones flagged)."""
     query = Signature.select(Signature.id, Signature.display_name, Signature.display_name_hidden).where(
-        (Signature.petition == petition.id)
-        & (Signature.status == COUNTED)
-        & Signature.display_name.is_null(False)
+        (Signature.petition == petition.id) & (Signature.status == COUNTED) & Signature.display_name.is_null(False)
     )
     if before_id is not None:
         query = query.where(Signature.id < before_id)
@@ -326,13 +324,19 @@ def publish(services, petition, force=False):
             return None
         size, count = (head.size, head.count) if head else (0, 0)
         arrived = list(
-            Signature.select(Signature.id, Signature.channel, Signature.person_tag, Signature.email_tag,
-                             Signature.receipt_hash, Signature.day)
-            .where((Signature.petition == petition.id) & (Signature.status == COUNTED) & Signature.leaf_index.is_null())
+            Signature.select(
+                Signature.id,
+                Signature.channel,
+                Signature.person_tag,
+                Signature.email_tag,
+                Signature.receipt_hash,
+                Signature.day,
+            ).where(
+                (Signature.petition == petition.id) & (Signature.status == COUNTED) & Signature.leaf_index.is_null()
+            )
         )
         departed = list(
-            Signature.select(Signature.id, Signature.leaf_index, Signature.withdraw_reason)
-            .where(
+            Signature.select(Signature.id, Signature.leaf_index, Signature.withdraw_reason).where(
                 (Signature.petition == petition.id)
                 & (Signature.status == WITHDRAWN)
                 & Signature.leaf_index.is_null(False)

@@ -43,12 +43,7 @@ def consistency_proof(petition_id, first, second):
 
 
 def latest_head(petition_id):
-    return (
-        TreeHead.select()
-        .where(TreeHead.petition == petition_id)
-        .order_by(TreeHead.size.desc())
-        .first()
-    )
+    return TreeHead.select().where(TreeHead.petition == petition_id).order_by(TreeHead.size.desc()).first()
 
 
 def head_at(petition_id, size):

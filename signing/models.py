@@ -109,9 +109,7 @@ Signature.add_index(
 )
 Signature.add_index(Signature.index(Signature.petition, Signature.person_tag))
 # What the next batch must append, found without scanning the log.
-Signature.add_index(
-    Signature.index(Signature.petition, Signature.status).where(Signature.leaf_index.is_null(True))
-)
+Signature.add_index(Signature.index(Signature.petition, Signature.status).where(Signature.leaf_index.is_null(True)))
 Signature.add_index(
     Signature.index(Signature.petition, Signature.status).where(
         Signature.leaf_index.is_null(False) & Signature.withdrawal_index.is_null(True)

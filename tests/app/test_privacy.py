@@ -83,7 +83,9 @@ def test_identity_absent_from_postgres_tables(app, browser, petition):
     with database.connection_context():
         tables = [row[0] for row in database.execute_sql("SELECT tablename FROM pg_tables WHERE schemaname='public'")]
         dump = "".join(
-            str(row) for table in tables for row in database.execute_sql(f'SELECT * FROM "{table}"').fetchall()  # noqa: S608 -- names from the catalogue
+            str(row)
+            for table in tables
+            for row in database.execute_sql(f'SELECT * FROM "{table}"').fetchall()  # noqa: S608 -- names from the catalogue
         )
     for needle in forms_of(SIGNER):
         text = needle.decode("utf-8", "ignore")

@@ -200,7 +200,13 @@ def test_closed_petition_refuses_signatures_and_keeps_its_count(browser, petitio
     before = row_counts()
     response = browser.client.post(
         "/p/test/sign",
-        data={"csrf_token": token, "name": "Ann Other", "postcode": "S1 1AA", "email": "a@example.org", "eligible": "y"},
+        data={
+            "csrf_token": token,
+            "name": "Ann Other",
+            "postcode": "S1 1AA",
+            "email": "a@example.org",
+            "eligible": "y",
+        },
     )
     assert response.status_code == 409
     assert "not open for signatures" in response.get_data(as_text=True)
@@ -257,7 +263,9 @@ def test_display_names_paginate(app, browser, petition):
 
 def test_online_signature_supersedes_paper(services, browser, petition):
     # A paper signature by the same person, as the organiser's import would add it.
-    identity = ledger.canonical_identity(services, petition, name="Clara Cheung", postcode="S1 2HE", email="x@example.org")
+    identity = ledger.canonical_identity(
+        services, petition, name="Clara Cheung", postcode="S1 2HE", email="x@example.org"
+    )
     person, _ = ledger.compute_tags(services, petition, identity)
     Signature.create(petition=petition, person_tag=person, channel="paper", status="counted", day="2026-11-01")
     ledger.publish(services, petition, force=True)
