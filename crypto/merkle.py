@@ -215,13 +215,20 @@ class Frontier:
 
     def root(self) -> bytes:
         """Return MTH(D[0:size]); EMPTY_ROOT when size is 0."""
-        hashes = self._hashes
-        if not hashes:
-            return EMPTY_ROOT
-        result = hashes[-1]
-        for left in reversed(hashes[:-1]):
-            result = node_hash(left, result)
-        return result
+        return root_of_edge(self._hashes)
+
+
+def root_of_edge(hashes: Sequence[bytes]) -> bytes:
+    """Return the root of a tree from its right edge: the complete-subtree hashes
+    of a Frontier, largest first (one per set bit of the size), folded right to
+    left. EMPTY_ROOT for no hashes.
+    """
+    if not hashes:
+        return EMPTY_ROOT
+    result = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        result = node_hash(left, result)
+    return result
 
 
 def root_of(leaves: Sequence[bytes]) -> bytes:

@@ -55,7 +55,8 @@ def create_app(config=None):
     security.init_app(app)
     errors.init_app(app)
 
-    from . import public
+    from . import audit, public
 
     app.register_blueprint(public.bp)
+    app.register_blueprint(audit.bp)
     return app

@@ -46,6 +46,10 @@ def latest_head(petition_id):
     return TreeHead.select().where(TreeHead.petition == petition_id).order_by(TreeHead.size.desc()).first()
 
 
+def all_heads(petition_id):
+    return list(TreeHead.select().where(TreeHead.petition == petition_id).order_by(TreeHead.size))
+
+
 def head_at(petition_id, size):
     return TreeHead.get_or_none((TreeHead.petition == petition_id) & (TreeHead.size == size))
 

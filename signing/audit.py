@@ -1,0 +1,158 @@
+"""Auditor-facing JSON API under ``/p/<slug>/audit/`` (DESIGN §7).
+
+Everything here is public and read-only: the log key, every signed head,
+the leaves, proofs, and the bundle that ``signing-audit verify`` checks
+offline. Bad parameters get a 400 with a message naming the parameter.
+"""
+
+import json
+
+from flask import Blueprint, Response, abort, current_app, request, stream_with_context
+
+from crypto.audit import BUNDLE_FORMAT
+
+from . import logstore
+from .ledger import public_petition
+
+bp = Blueprint("audit", __name__)
+
+MAX_LEAVES_PER_PAGE = 1000
+_MAX_INDEX = 2**53  # beyond any real log; keeps numbers exact in JSON
+
+
+def keyring():
+    return current_app.extensions["countersign"].keyring
+
+
+def petition_or_404(slug):
+    petition = public_petition(slug)
+    if petition is None:
+        abort(404, description=f"no petition {slug!r}")
+    return petition
+
+
+def int_arg(name, minimum=0):
+    raw = request.args.get(name)
+    if raw is None:
+        abort(400, description=f"missing parameter {name!r}")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 16):
+        abort(400, description=f"parameter {name!r} must be a whole number")
+    value = int(raw)
+    if not minimum <= value <= _MAX_INDEX:
+        abort(400, description=f"parameter {name!r} must be at least {minimum}")
+    return value
+
+
+def public(payload):
+    response = current_app.json.response(payload)
+    response.headers["Cache-Control"] = "public, max-age=10"
+    return response
+
+
+def key_document():
+    ring = keyring()
+    return {"algorithm": "Ed25519", "public_key": ring.log_public_key.hex(), "key_id": ring.log_key_id}
+
+
+def head_document(row, slug):
+    return {"head": logstore.signed_head(row, slug).to_dict(), "signature": bytes(row.signature).hex()}
+
+
+def latest_size(petition):
+    head = logstore.latest_head(petition.id)
+    return head.size if head else 0
+
+
+@bp.get("/audit/key")
+def instance_key():
+    return public(key_document())
+
+
+@bp.get("/p/<slug>/audit/key")
+def key(slug):
+    petition_or_404(slug)
+    return public(key_document())
+
+
+@bp.get("/p/<slug>/audit/heads")
+def heads(slug):
+    petition = petition_or_404(slug)
+    rows = logstore.all_heads(petition.id)
+    return public({"petition": slug, "heads": [head_document(row, slug) for row in rows]})
+
+
+@bp.get("/p/<slug>/audit/head/<int:size>")
+def head(slug, size):
+    petition = petition_or_404(slug)
+    row = logstore.head_at(petition.id, size)
+    if row is None:
+        abort(404, description=f"no signed head of size {size}")
+    return public(head_document(row, slug))
+
+
+@bp.get("/p/<slug>/audit/leaves")
+def leaves(slug):
+    petition = petition_or_404(slug)
+    start, end = int_arg("start"), int_arg("end")
+    size = latest_size(petition)
+    if not start < end <= size:
+        abort(400, description=f"need start < end <= {size} (the log's size)")
+    if end - start > MAX_LEAVES_PER_PAGE:
+        abort(400, description=f"at most {MAX_LEAVES_PER_PAGE} leaves per request")
+    data = [leaf.decode("utf-8") for leaf in logstore.iter_leaves(petition.id, start, end)]
+    return public({"petition": slug, "start": start, "end": end, "leaves": data})
+
+
+@bp.get("/p/<slug>/audit/proof/inclusion")
+def inclusion(slug):
+    petition = petition_or_404(slug)
+    index, size = int_arg("index"), int_arg("size", minimum=1)
+    latest = latest_size(petition)
+    if not index < size <= latest:
+        abort(400, description=f"need index < size <= {latest} (the log's size)")
+    proof = logstore.inclusion_proof(petition.id, index, size)
+    return public({"index": index, "size": size, "proof": [node.hex() for node in proof]})
+
+
+@bp.get("/p/<slug>/audit/proof/consistency")
+def consistency(slug):
+    petition = petition_or_404(slug)
+    first, second = int_arg("first", minimum=1), int_arg("second", minimum=1)
+    latest = latest_size(petition)
+    if not first <= second <= latest:
+        abort(400, description=f"need 0 < first <= second <= {latest} (the log's size)")
+    proof = logstore.consistency_proof(petition.id, first, second)
+    return public({"first": first, "second": second, "proof": [node.hex() for node in proof]})
+
+
+def bundle_lines(petition):
+    """The bundle, line by line (format in crypto/audit.py)."""
+    ring = keyring()
+    header = {
+        "format": BUNDLE_FORMAT,
+        "petition": petition.slug,
+        "public_key": ring.log_public_key.hex(),
+        "key_id": ring.log_key_id,
+    }
+    yield _json_line(header)
+    rows = logstore.all_heads(petition.id)
+    for row in rows:
+        yield _json_line(head_document(row, petition.slug))
+    # Leaves below a signed head never change, so reading them after the
+    # heads (even while a batch is appended) still gives a consistent bundle.
+    size = rows[-1].size if rows else 0
+    for leaf in logstore.iter_leaves(petition.id, 0, size):
+        yield leaf + b"\n"
+
+
+def _json_line(value):
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+
+
+@bp.get("/p/<slug>/audit/bundle")
+def bundle(slug):
+    petition = petition_or_404(slug)
+    response = Response(stream_with_context(bundle_lines(petition)), mimetype="application/x-ndjson")
+    response.headers["Content-Disposition"] = f'attachment; filename="{slug}-bundle.jsonl"'
+    response.headers["Cache-Control"] = "public, max-age=10"
+    return response
