@@ -64,6 +64,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from hashlib import sha256
+from typing import BinaryIO
 
 from crypto.errors import CryptoError, InvalidBundle, InvalidProof, InvalidReceipt
 from crypto.leaves import SIGNATURE_RE, WITHDRAWAL_RE, SignatureLeaf, check_hex, parse_leaf, valid_day
@@ -78,6 +79,7 @@ PROGRESS_EVERY_LEAVES = 100_000
 _HEADER_KEYS = frozenset({"format", "key_id", "petition", "public_key"})
 _HEAD_LINE_KEYS = frozenset({"head", "signature"})
 _PROOF_KEYS = frozenset({"format", "petition", "public_key", "leaf", "index", "head", "signature", "proof"})
+_LEAF_STARTS = (b'{"channel"', b'{"day"')  # every leaf line starts so; no head line can
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX128 = re.compile(r"[0-9a-f]{128}")
@@ -161,7 +163,9 @@ def _parse_head_line(line: bytes, number: int, petition: str) -> tuple[TreeHead,
     except InvalidBundle as exc:
         raise InvalidBundle(f"head line {number}: {exc}") from None
     if head.petition != petition:
-        raise InvalidBundle(f"head line {number} (size {head.size}) is for petition {head.petition!r}, not {petition!r}")
+        raise InvalidBundle(
+            f"head line {number} (size {head.size}) is for petition {head.petition!r}, not {petition!r}"
+        )
     return head, bytes.fromhex(data["signature"])
 
 
@@ -171,7 +175,7 @@ def _read_heads(it: Iterator[bytes], petition: str, public_key: bytes) -> tuple[
     first_leaf = None
     for line in it:
         line = _strip(line)
-        if not line.startswith(b'{"head"'):
+        if line.startswith(_LEAF_STARTS):
             first_leaf = line
             break
         head, signature = _parse_head_line(line, len(heads) + 1, petition)
@@ -355,7 +359,7 @@ def _scan(
         else:
             m = wd_match(line)
             if m is None:
-                if line.startswith(b'{"head"'):
+                if line.startswith(b"{") and b'"head"' in line:
                     raise InvalidBundle(f"a tree head line comes after leaf {index - 1}; heads must precede leaves")
                 raise InvalidBundle(f"leaf {index} is not the canonical JSON of a signature or withdrawal leaf")
             day, of_digits, reason = m.groups()
@@ -434,9 +438,7 @@ def _check_withdrawal(
     if kind & _WITHDRAWN:
         raise InvalidBundle(f"leaf {index} withdraws leaf {of}, already withdrawn by leaf {withdrawn_by[of][0]}")
     if reason == b"superseded" and kind != _PAPER:
-        raise InvalidBundle(
-            f"leaf {index} withdraws leaf {of} as superseded, but only paper signatures are superseded"
-        )
+        raise InvalidBundle(f"leaf {index} withdraws leaf {of} as superseded, but only paper signatures are superseded")
 
 
 def verify_bundle(lines: Iterable[bytes], progress: Callable[[int], None] | None = None) -> BundleReport:
@@ -450,9 +452,7 @@ def verify_bundle(lines: Iterable[bytes], progress: Callable[[int], None] | None
     return _scan(lines, progress)[0]
 
 
-def verify_receipt(
-    code: str, lines: Iterable[bytes], progress: Callable[[int], None] | None = None
-) -> ReceiptReport:
+def verify_receipt(code: str, lines: Iterable[bytes], progress: Callable[[int], None] | None = None) -> ReceiptReport:
     """Verify the bundle and find the signature leaf carrying ``code``'s digest.
 
     Raises InvalidReceipt for a malformed code, ReceiptNotFound when no leaf
@@ -463,8 +463,7 @@ def verify_receipt(
     report, heads, index, withdrawal = _scan(lines, progress, target)
     if index is None:
         raise ReceiptNotFound(
-            "no signature in this bundle carries that receipt; "
-            "a new signature appears with the next published batch"
+            "no signature in this bundle carries that receipt; a new signature appears with the next published batch"
         )
     return ReceiptReport(
         index=index,
@@ -513,10 +512,32 @@ def verify_receipt_proof(document: dict) -> None:
 # --- command line ------------------------------------------------------------
 
 
-def _open_bundle(path: str):
+READ_CHUNK_BYTES = 1 << 20
+
+
+def read_lines(stream: BinaryIO) -> Iterator[bytes]:
+    """Yield the lines of a binary stream without their "\n", reading 1 MiB at a time.
+
+    Splitting whole chunks in C is faster than iterating the file and then
+    cutting each line's "\n" off in Python.
+    """
+    return itertools.chain.from_iterable(_chunked_lines(stream))
+
+
+def _chunked_lines(stream: BinaryIO) -> Iterator[list[bytes]]:
+    rest = b""
+    while chunk := stream.read(READ_CHUNK_BYTES):
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        yield lines
+    if rest:
+        yield [rest]
+
+
+def _open_bundle(path: str) -> BinaryIO:
     if path == "-":
         return sys.stdin.buffer
-    return open(path, "rb", buffering=1 << 20)  # noqa: SIM115 (closed by the caller)
+    return open(path, "rb")  # noqa: SIM115 (closed by the caller)
 
 
 def _progress(done: int) -> None:
@@ -535,13 +556,13 @@ def _print_bundle(report: BundleReport) -> None:
 
 def _command_verify(args: argparse.Namespace) -> None:
     with _open_bundle(args.bundle) as lines:
-        report = verify_bundle(lines, _progress)
+        report = verify_bundle(read_lines(lines), _progress)
     _print_bundle(report)
 
 
 def _command_receipt(args: argparse.Namespace) -> None:
     with _open_bundle(args.bundle) as lines:
-        result = verify_receipt(args.code, lines, _progress)
+        result = verify_receipt(args.code, read_lines(lines), _progress)
     _print_bundle(result.bundle)
     if result.counted:
         print(f"OK: your signature is leaf {result.index} and is counted")
@@ -569,9 +590,7 @@ def _command_proof(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``signing-audit``: 0 verified, 1 a check failed, 2 usage error."""
-    parser = argparse.ArgumentParser(
-        prog="signing-audit", description="Verify a Countersign petition log offline."
-    )
+    parser = argparse.ArgumentParser(prog="signing-audit", description="Verify a Countersign petition log offline.")
     commands = parser.add_subparsers(dest="command", required=True)
     verify = commands.add_parser("verify", help="verify a whole bundle")
     verify.add_argument("bundle", help='bundle file (JSON Lines), or "-" for standard input')

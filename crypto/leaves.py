@@ -94,9 +94,7 @@ def _day(day: date) -> str:
     return day.isoformat()
 
 
-def signature_leaf(
-    channel: str, person: bytes, email: bytes | None, receipt: bytes | None, day: date
-) -> bytes:
+def signature_leaf(channel: str, person: bytes, email: bytes | None, receipt: bytes | None, day: date) -> bytes:
     """Return the canonical bytes of a signature leaf. Raises ValueError on bad input.
 
     A paper signature must have no email tag.

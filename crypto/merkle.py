@@ -287,14 +287,10 @@ def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[by
     if sn != 0:
         raise InvalidProof(f"proof for index {index} in size {size} is too short")
     if r != root:
-        raise InvalidProof(
-            f"inclusion proof for index {index} in size {size} gives root {r.hex()}, want {root.hex()}"
-        )
+        raise InvalidProof(f"inclusion proof for index {index} in size {size} gives root {r.hex()}, want {root.hex()}")
 
 
-def verify_consistency(
-    first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]
-) -> None:
+def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]) -> None:
     """Check that the tree of size ``first`` is a prefix of the tree of size ``second``.
 
     RFC 9162 §2.1.4.2. Requires 0 < first <= second (a proof from the empty

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from hashlib import sha256
 
 from cryptography.exceptions import InvalidSignature as _CryptographyInvalidSignature
@@ -134,7 +134,7 @@ def format_minute(moment: datetime) -> str:
     """Return a timezone-aware datetime as UTC to the minute, "2026-11-29T18:47Z"."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("format_minute needs a timezone-aware datetime")
-    return moment.astimezone(timezone.utc).strftime(TIME_FORMAT)
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)
 
 
 def key_id(public_key_raw: bytes) -> str:

@@ -10,8 +10,9 @@ from crypto.normalise import DEFAULT_DOTLESS_DOMAINS
 from crypto.tags import Argon2Params
 
 from . import config as config_module
-from . import db, errors, i18n, keyring, security
+from . import db, errors, i18n, keyring, mail, security
 from .ledger import Services
+from .uploads import InMemoryRequest
 
 
 def _template_folder():
@@ -28,6 +29,7 @@ def create_app(config=None):
     """Build the app. ``config`` overrides every other source (used by tests)."""
     settings = config_module.load(config)
     app = Flask(__name__, instance_path=settings["INSTANCE_PATH"], template_folder=_template_folder())
+    app.request_class = InMemoryRequest
     app.config.update(settings)
 
     keys = keyring.load(app.config["MASTER_KEY_FILE"], app.config["LOG_KEY_FILE"])
@@ -48,6 +50,9 @@ def create_app(config=None):
             memory_kib=app.config["ARGON2_MEMORY_KIB"],
             parallelism=app.config["ARGON2_PARALLELISM"],
         ),
+        mailer=mail.from_config(app.config),
+        confirm_ttl=timedelta(seconds=app.config["CONFIRM_TOKEN_TTL_SECONDS"]),
+        resend_interval=timedelta(seconds=app.config["CONFIRM_RESEND_SECONDS"]),
     )
 
     db.init_app(app)
@@ -55,8 +60,8 @@ def create_app(config=None):
     security.init_app(app)
     errors.init_app(app)
 
-    from . import audit, public
+    from . import audit, organiser, public, results
 
-    app.register_blueprint(public.bp)
-    app.register_blueprint(audit.bp)
+    for blueprint in (public.bp, audit.bp, results.bp, organiser.bp):
+        app.register_blueprint(blueprint)
     return app

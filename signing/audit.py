@@ -25,7 +25,7 @@ def keyring():
 
 
 def petition_or_404(slug):
-    petition = public_petition(slug)
+    petition = public_petition(current_app.extensions["countersign"], slug)
     if petition is None:
         abort(404, description=f"no petition {slug!r}")
     return petition

@@ -6,6 +6,7 @@ Each command builds the app itself (rather than Flask's FlaskGroup), because
 
 import logging
 import os
+import re
 import sys
 from contextlib import contextmanager
 
@@ -15,7 +16,7 @@ from werkzeug.serving import WSGIRequestHandler, run_simple
 from crypto.errors import CryptoError
 
 from . import config as config_module
-from . import create_app, db, keyring, ledger
+from . import accounts, create_app, db, keyring, ledger, migrations, paper
 from .models import DRAFT, OPEN, Petition
 
 DEMO_SLUG = "demo"
@@ -31,11 +32,19 @@ DEMO_PETITION = {
 }
 
 
+# A confirmation token in a path is as good as the signer's mailbox: never logged.
+CONFIRM_TOKEN_RE = re.compile(r"(/confirm/)[^\s/?#'\"]+")
+
+
+def redact_tokens(text):
+    return CONFIRM_TOKEN_RE.sub("\\1…", text)
+
+
 class QuietRequestHandler(WSGIRequestHandler):
-    """The development server's request log, minus the client address."""
+    """The development server's request log, minus the client address and any token."""
 
     def log(self, type, message, *args):  # noqa: A002 -- werkzeug's signature
-        logging.getLogger("werkzeug").info(message % args if args else message)
+        logging.getLogger("werkzeug").info(redact_tokens(message % args if args else message))
 
     def log_request(self, code="-", size="-"):
         path = self.path.split("?", 1)[0]
@@ -63,7 +72,10 @@ def initialise(settings):
     """Create the instance folder, missing keys and missing tables; idempotent."""
     created = keyring.create_missing(settings["MASTER_KEY_FILE"], settings["LOG_KEY_FILE"])
     db.open_database(settings["DATABASE_URL"])
-    db.create_schema()
+    try:
+        migrations.migrate_to_latest()
+    except migrations.SchemaVersionError as error:
+        fail(str(error))
     return created
 
 
@@ -79,7 +91,9 @@ def init():
     settings = config_module.load()
     for path in initialise(settings):
         click.echo(f"created {path} (keep it secret, keep a backup)")
-    click.echo(f"database ready at {redacted_url(settings['DATABASE_URL'])}")
+    click.echo(
+        f"database ready at {redacted_url(settings['DATABASE_URL'])} (schema version {migrations.SCHEMA_VERSION})"
+    )
 
 
 def redacted_url(url):
@@ -99,6 +113,9 @@ def demo(host, port):
     if "SIGNING_PUBLISH_INTERVAL_SECONDS" not in os.environ:
         # In the demo a signature shows in the count at once; production batches.
         overrides["PUBLISH_INTERVAL_SECONDS"] = 0
+    if "SIGNING_MAIL_BACKEND" not in os.environ:
+        # Confirmation mail is printed here, link included, to confirm by hand.
+        overrides["MAIL_BACKEND"] = "console"
     initialise(settings)
     with app_context(overrides) as app:
         if Petition.get_or_none(Petition.slug == DEMO_SLUG) is None:
@@ -144,9 +161,10 @@ def petition_create(slug, draft, areas, **fields):
 @click.argument("slugs", nargs=-1)
 @click.option("--now", "force", is_flag=True, help="Publish even if the interval has not passed.")
 def publish(slugs, force):
-    """Append waiting signatures to the logs as shuffled batches (for cron)."""
+    """Append waiting signatures to the logs as shuffled batches (for cron); drop expired pending ones."""
     with app_context() as app:
         services = app.extensions["countersign"]
+        _expire(services)
         petitions = Petition.select().where(Petition.status != DRAFT)
         if slugs:
             petitions = petitions.where(Petition.slug.in_(slugs))
@@ -157,3 +175,103 @@ def publish(slugs, force):
             head = ledger.publish(services, item, force=force)
             if head is not None:
                 click.echo(f"{item.slug}: log size {head.size}, count {head.count}")
+
+
+@main.command()
+def expire():
+    """Delete pending signatures whose confirmation link has expired (`publish` does it too)."""
+    with app_context() as app:
+        _expire(app.extensions["countersign"])
+
+
+def _expire(services):
+    deleted = ledger.expire_pending(services)
+    if deleted:
+        click.echo(f"deleted {deleted} unconfirmed signature(s) whose link expired")
+
+
+def _petition_or_fail(slug):
+    found = Petition.get_or_none(Petition.slug == slug)
+    if found is None:
+        fail(f"no such petition: {slug}")
+    return found
+
+
+@petition.command("open")
+@click.argument("slug")
+def petition_open(slug):
+    """Open a draft petition for signatures."""
+    with app_context():
+        try:
+            ledger.open_petition(_petition_or_fail(slug))
+        except ledger.PetitionNotOpen:
+            fail(f"{slug} is not a draft")
+        click.echo(f"{slug} is open")
+
+
+@petition.command("close")
+@click.argument("slug")
+def petition_close(slug):
+    """Close a petition and publish its final batch."""
+    with app_context() as app:
+        try:
+            ledger.close_petition(app.extensions["countersign"], _petition_or_fail(slug))
+        except ledger.PetitionNotOpen:
+            fail(f"{slug} is not open")
+        click.echo(f"{slug} is closed; final count {ledger.current_count(_petition_or_fail(slug))}")
+
+
+@main.group()
+def organiser():
+    """Manage organiser accounts (operator)."""
+
+
+@organiser.command("add")
+@click.argument("email")
+@click.option("--operator", is_flag=True, help="May see and manage every petition.")
+@click.password_option(help="Prompted for, never echoed, if not given.")
+def organiser_add(email, operator, password):
+    """Create an organiser account; the password is prompted for and never echoed."""
+    with app_context():
+        try:
+            accounts.add_organiser(email, password, is_operator=operator)
+        except accounts.AccountError as error:
+            fail(str(error))
+        click.echo(f"organiser {accounts.normalise_email(email)} added" + (" (operator)" if operator else ""))
+
+
+@main.command("import")
+@click.argument("slug")
+@click.argument("csv_file", type=click.File("rb"))
+def import_paper(slug, csv_file):
+    """Add paper signatures from a CSV file (name, postcode, optional email; header row)."""
+    with app_context() as app:
+        services = app.extensions["countersign"]
+        target = _petition_or_fail(slug)
+        if not target.accepts_signatures:
+            fail(f"{slug} is not open: paper signatures can be added only while it is open")
+        try:
+            identities = paper.parse_paper_csv(services, target, csv_file.read())
+        except paper.PaperFileError as error:
+            for problem in error.errors:
+                click.echo(f"line {problem.line}: {problem.reason}", err=True)
+            fail(f"the file was rejected whole ({len(error.errors)} bad line(s)); nothing was added")
+        with click.progressbar(length=len(identities), label="computing tags", file=sys.stderr) as bar:
+            result = ledger.add_paper_signatures(services, target, identities, progress=bar.update)
+        click.echo(f"added {result.added}, skipped as duplicates {result.skipped}, rejected 0")
+
+
+@main.command()
+@click.argument("slug")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def shred(slug, yes):
+    """Destroy a closed petition's key: nobody can ever test who signed it again."""
+    with app_context() as app:
+        target = _petition_or_fail(slug)
+        if not yes:
+            click.confirm(f"Destroy the key of {slug} for ever?", abort=True)
+        try:
+            ledger.shred(app.extensions["countersign"], target)
+        except ledger.PetitionNotClosed:
+            fail(f"{slug} is not closed: close it first")
+        click.echo(f"{slug}: key destroyed; log, totals and certificate remain")

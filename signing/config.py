@@ -20,6 +20,25 @@ PUBLISH_INTERVAL_SECONDS = 600
 # Email domains whose mailboxes ignore dots in the local part (besides Gmail).
 DOTLESS_EMAIL_DOMAINS = ""
 
+# Where the site is reached, e.g. "https://petitions.example.org": the base of
+# links in mail (never taken from the request's Host header). Empty works only
+# in development, where the request's own address is used.
+PUBLIC_URL = ""
+# A confirmation link works this long; a pending signature is deleted after it.
+CONFIRM_TOKEN_TTL_SECONDS = 7 * 24 * 3600
+# At most one confirmation mail per pending signature in this many seconds.
+CONFIRM_RESEND_SECONDS = 300
+
+# Outgoing mail: "smtp", or "console" to print messages instead (the demo).
+MAIL_BACKEND = "smtp"
+MAIL_HOST = "localhost"
+MAIL_PORT = 587
+MAIL_SECURITY = "starttls"  # "starttls", "tls" (implicit TLS, usually port 465) or "none"
+MAIL_USERNAME = ""  # empty: no SMTP login
+MAIL_PASSWORD = ""  # prefer SIGNING_MAIL_PASSWORD in the environment
+MAIL_FROM = "Countersign <countersign@localhost>"
+MAIL_TIMEOUT_SECONDS = 10
+
 # Argon2id cost for the tags of petitions created from now on (stored with
 # each petition, so changing these never touches existing tags).
 ARGON2_TIME_COST = 2
@@ -28,6 +47,12 @@ ARGON2_PARALLELISM = 1
 
 # Largest request body accepted; a signature form is well under 4 KiB.
 MAX_CONTENT_LENGTH = 64 * 1024
+# A CSV of paper signatures (about 100,000 rows); held in memory only.
+MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+# Breakdowns show cells under this as "fewer than N".
+SMALL_CELL_THRESHOLD = 5
+# Organiser sessions end after this long without a request.
+ORGANISER_IDLE_MINUTES = 30
 DISPLAY_NAMES_PER_PAGE = 50
 
 # Development turns off Secure cookies and HSTS so http://127.0.0.1 works.

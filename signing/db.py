@@ -67,6 +67,19 @@ def log_lock(petition_id):
             yield
 
 
+def scrub_freed_space():
+    """Make deleted bytes (a shredded key) unrecoverable from the database files.
+
+    SQLite already zeroes freed space (secure_delete); old page images can
+    still sit in the WAL, so checkpoint it and truncate it to nothing.
+    PostgreSQL keeps dead row versions until vacuumed, so vacuum the table.
+    """
+    if is_sqlite():
+        database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    else:
+        database.execute_sql("VACUUM FULL petition")
+
+
 def create_schema():
     from . import models
 

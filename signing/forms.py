@@ -48,6 +48,10 @@ class SignForm(FlaskForm):
         return True
 
 
+class ConfirmForm(FlaskForm):
+    """The button that confirms a signature: only a CSRF token, so following a link (GET) never confirms."""
+
+
 class ReceiptForm(FlaskForm):
     receipt = StringField(
         _l("Receipt code"),

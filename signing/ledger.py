@@ -11,13 +11,18 @@ canonicalised, turned into tags, and dropped. It is never stored, logged, or
 put in an exception.
 """
 
+import base64
+import hashlib
 import json
+import os
 import re
 import secrets
+import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from peewee import IntegrityError
+from peewee import IntegrityError, fn
 
 from crypto import leaves as leaf_format
 from crypto.errors import InvalidIdentity
@@ -34,10 +39,14 @@ from crypto.receipts import new_receipt, parse_receipt, receipt_digest
 from crypto.tags import DEFAULT_ARGON2, Argon2Params, email_tag, person_tag
 
 from . import logstore
-from .db import database, log_lock
+from .db import database, log_lock, scrub_freed_space
+from .mail import MailError
 from .models import (
     CLOSED,
     COUNTED,
+    DRAFT,
+    PENDING,
+    SHREDDED,
     ONLINE,
     OPEN,
     PAPER,
@@ -61,6 +70,10 @@ class Services:
     dotless_domains: frozenset = DEFAULT_DOTLESS_DOMAINS
     argon2: Argon2Params = DEFAULT_ARGON2
     clock: object = field(default=utcnow)
+    # Sends confirmation mail (signing.mail.Mailer); None where none is sent.
+    mailer: object = None
+    confirm_ttl: timedelta = timedelta(days=7)
+    resend_interval: timedelta = timedelta(minutes=5)
 
 
 class LedgerError(Exception):
@@ -91,6 +104,22 @@ class InvalidPetition(LedgerError):
     code = "invalid_petition"
 
 
+class MalformedToken(LedgerError):
+    """Not shaped like a confirmation token at all (refused before any lookup)."""
+
+    code = "malformed_token"
+
+
+class UnknownToken(LedgerError):
+    """No pending signature has this token: never issued, replaced, or already used."""
+
+    code = "unknown_token"
+
+
+class ExpiredToken(LedgerError):
+    code = "expired_token"
+
+
 # --- petitions --------------------------------------------------------------
 
 
@@ -118,9 +147,13 @@ def listed_petitions():
     return Petition.select().where(Petition.status.in_([OPEN, CLOSED, "shredded"])).order_by(Petition.id.desc())
 
 
-def public_petition(slug):
-    """The petition at ``slug`` if the public may see it, else None."""
-    return Petition.get_or_none((Petition.slug == slug) & (Petition.status != "draft"))
+def public_petition(services, slug):
+    """The petition at ``slug`` if the public may see it (after its dates apply), else None."""
+    petition = Petition.get_or_none(Petition.slug == slug)
+    if petition is None:
+        return None
+    petition = apply_schedule(services, petition)
+    return None if petition.status == DRAFT else petition
 
 
 def current_count(petition):
@@ -154,8 +187,12 @@ class Identity:
         return "Identity(<redacted>)"
 
 
-def canonical_identity(services, petition, *, name, postcode, email):
-    """Canonicalise and check eligibility; raises InvalidIdentity or PostcodeNotEligible."""
+def canonical_identity(services, petition, *, name, postcode, email, email_optional=False):
+    """Canonicalise and check eligibility; raises InvalidIdentity or PostcodeNotEligible.
+
+    Online, the petition's policy decides whether an email is asked for; on
+    paper (``email_optional``) one is used when the signer wrote one down.
+    """
     canon_name = canonical_name(name or "")
     canon_postcode = ""
     if petition.require_postcode or (postcode or "").strip():
@@ -164,7 +201,8 @@ def canonical_identity(services, petition, *, name, postcode, email):
         if areas and postcode_area(canon_postcode) not in areas:
             raise PostcodeNotEligible(", ".join(areas))
     canon_email = None
-    if petition.require_email:
+    wants_email = (email or "").strip() if email_optional else petition.require_email
+    if wants_email:
         canon_email = canonical_email(email or "", services.dotless_domains)
     return Identity(canon_name, canon_postcode, canon_email)
 
@@ -193,48 +231,265 @@ def require_open(petition):
 
 
 def sign_online(services, petition, *, name, postcode, email, display_name=None):
-    """Record an online signature and return its receipt code, shown once.
+    """Take an online signature.
 
-    A duplicate (a live signature with the same email tag, or the same person
-    tag where the petition collects no email) changes nothing, yet gets a
-    receipt code of the same shape: the response must not tell a stranger
-    that somebody already signed (DESIGN §2, threat 4). That code is never
-    stored, so it later reads as unknown.
+    Where the petition collects no email, the signature counts at once and
+    its receipt code is returned, to be shown once. Where it does, None is
+    returned and the signer is told to check their mailbox: the signature
+    counts only once the link mailed to them is followed (DESIGN §6), see
+    ``request_confirmation``.
+
+    A duplicate changes nothing, yet gets exactly the same answer as a new
+    signature: the response must not tell a stranger that somebody already
+    signed (DESIGN §2, threat 4). Without email, the duplicate's receipt code
+    has the same shape but is never stored, so it later reads as unknown;
+    with email, only the mailbox owner learns it was a duplicate.
     """
     require_open(petition)
     identity = canonical_identity(services, petition, name=name, postcode=postcode, email=email)
     shown_name = clean_display_name(petition, display_name)
+    address = deliverable_address(email) if identity.email is not None else None
     person, email_digest = compute_tags(services, petition, identity)
+    district = postcode_district(identity.postcode) if identity.postcode else None
+    if email_digest is None:
+        return _count_at_once(services, petition, person, shown_name, district)
+    request_confirmation(services, petition, address, person, email_digest, shown_name, district)
+    return None
+
+
+def _count_at_once(services, petition, person, shown_name, district):
     receipt = new_receipt()
     try:
         with database.atomic():
-            # An online signature supersedes a counted paper one by the same
-            # person, so they count once (DESIGN §6).
-            (
-                Signature.update(status=WITHDRAWN, withdraw_reason="superseded", display_name=None)
-                .where(
-                    (Signature.petition == petition.id)
-                    & (Signature.person_tag == person)
-                    & (Signature.channel == PAPER)
-                    & (Signature.status == COUNTED)
-                )
-                .execute()
-            )
+            supersede_paper_of(petition.id, person)
             Signature.create(
                 petition=petition.id,
                 person_tag=person,
-                email_tag=email_digest,
+                email_tag=None,
                 channel=ONLINE,
                 status=COUNTED,
                 receipt_hash=receipt_digest(parse_receipt(receipt)),
                 display_name=shown_name,
-                district=postcode_district(identity.postcode) if identity.postcode else None,
+                district=district,
                 day=services.clock().date(),
             )
     except IntegrityError:
         pass  # a duplicate: the unique indexes refused it, the supersede rolled back
     maybe_publish(services, petition)
     return receipt
+
+
+def supersede_paper_of(petition_id, person):
+    """Withdraw a counted paper signature by the person an online one is counted for.
+
+    An online signature supersedes a counted paper one by the same person
+    (same person tag), so they count once (DESIGN §6). Call it in the same
+    transaction that makes the online signature count.
+    """
+    (
+        Signature.update(status=WITHDRAWN, withdraw_reason="superseded", display_name=None)
+        .where(
+            (Signature.petition == petition_id)
+            & (Signature.person_tag == person)
+            & (Signature.channel == PAPER)
+            & (Signature.status == COUNTED)
+        )
+        .execute()
+    )
+
+
+# Characters that would make an address mean something else in an SMTP
+# command or a To header; canonical_email has refused whitespace already.
+_ADDRESS_SPECIALS = frozenset('<>()[]\\,;:"')
+
+
+def deliverable_address(raw):
+    """The address a message is sent to: as typed (NFKC, trimmed), since only
+    the mailbox's own server knows whether ``+suffix`` or dots matter to it.
+    Raises InvalidIdentity for what canonical_email lets through but no
+    message could safely be addressed to. Never stored.
+    """
+    text = unicodedata.normalize("NFKC", raw or "").strip()
+    if any(ch in _ADDRESS_SPECIALS for ch in text):
+        raise InvalidIdentity("email", "The email address contains characters that cannot be used.")
+    return text
+
+
+# --- email confirmation ------------------------------------------------------
+
+# secrets.token_urlsafe(32): 32 bytes as 43 base64url characters, no padding.
+TOKEN_BYTES = 32
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}", re.ASCII)
+
+
+def new_token():
+    """A fresh confirmation token (32 bytes from the OS CSPRNG) and the digest stored for it."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    return token, token_digest(token)
+
+
+def token_digest(token):
+    """SHA-256 of the token's 32 bytes: all the database ever holds of it.
+
+    Raises MalformedToken, before any lookup, for anything but 43 base64url
+    characters that decode to 32 bytes with zero padding bits (so each token
+    has exactly one written form).
+    """
+    if not isinstance(token, str) or not _TOKEN_RE.fullmatch(token):
+        raise MalformedToken()
+    raw = base64.urlsafe_b64decode(token + "=")
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
+        raise MalformedToken()
+    return hashlib.sha256(raw).digest()
+
+
+def request_confirmation(services, petition, address, person, email_digest, shown_name, district):
+    """Mail the owner of ``address`` what they need, keyed by the email tag only.
+
+    - no live signature with this email tag: store a pending one (the hash of
+      a fresh token, its expiry) and mail the confirmation link;
+    - a pending one: mail a fresh link that replaces the old one (and the
+      signer's latest details), unless a mail went less than
+      ``resend_interval`` ago, in which case send nothing;
+    - a counted one: mail "you have already signed", with no link that acts.
+
+    The caller answers all three the same way. If sending fails, MailError
+    propagates, whatever the case, and nothing this call did is left behind:
+    the row it inserted is deleted, a pending row keeps its old link.
+    """
+    now = services.clock().replace(tzinfo=None)
+    live = Signature.get_or_none(
+        (Signature.petition == petition.id) & (Signature.email_tag == email_digest) & (Signature.status != WITHDRAWN)
+    )
+    if live is None:
+        _start_pending(services, petition, now, address, person, email_digest, shown_name, district)
+    elif live.status == PENDING:
+        _resend_pending(services, petition, now, live, address, person, shown_name, district)
+    else:
+        services.mailer.send_already_signed(address, petition)
+    maybe_publish(services, petition)
+
+
+def _start_pending(services, petition, now, address, person, email_digest, shown_name, district):
+    token, digest = new_token()
+    try:
+        with database.atomic():
+            row = Signature.create(
+                petition=petition.id,
+                person_tag=person,
+                email_tag=email_digest,
+                channel=ONLINE,
+                status=PENDING,
+                display_name=shown_name,
+                district=district,
+                day=now.date(),
+                token_hash=digest,
+                token_expires=now + services.confirm_ttl,
+                token_sent_at=now,
+            )
+    except IntegrityError:
+        return  # the same address submitted twice at once: the other request mails
+    try:
+        services.mailer.send_confirmation(address, petition, token, services.confirm_ttl)
+    except MailError:
+        Signature.delete().where(
+            (Signature.id == row.id) & (Signature.status == PENDING) & (Signature.token_hash == digest)
+        ).execute()
+        raise
+
+
+def _resend_pending(services, petition, now, live, address, person, shown_name, district):
+    # Claim the right to send first, so two requests at once mail only once.
+    claimed = (
+        Signature.update(token_sent_at=now)
+        .where(
+            (Signature.id == live.id)
+            & (Signature.status == PENDING)
+            & (Signature.token_sent_at.is_null() | (Signature.token_sent_at <= now - services.resend_interval))
+        )
+        .execute()
+    )
+    if not claimed:
+        return
+    token, digest = new_token()
+    try:
+        services.mailer.send_confirmation(address, petition, token, services.confirm_ttl)
+    except MailError:
+        # Nothing went out: the resend limit does not start, the old link still works.
+        Signature.update(token_sent_at=live.token_sent_at).where(
+            (Signature.id == live.id) & (Signature.token_sent_at == now)
+        ).execute()
+        raise
+    # Only the newest link works, and it confirms what was sent with it.
+    Signature.update(
+        person_tag=person,
+        display_name=shown_name,
+        district=district,
+        token_hash=digest,
+        token_expires=now + services.confirm_ttl,
+    ).where((Signature.id == live.id) & (Signature.status == PENDING)).execute()
+
+
+def pending_signature(services, petition, token):
+    """The pending signature ``token`` confirms, for the page with the button; changes nothing.
+
+    Raises MalformedToken, PetitionNotOpen, UnknownToken or ExpiredToken.
+    """
+    digest = token_digest(token)
+    require_open(petition)
+    return _pending_by_digest(services, petition, digest)
+
+
+def _pending_by_digest(services, petition, digest):
+    signature = Signature.get_or_none(
+        (Signature.petition == petition.id) & (Signature.token_hash == digest) & (Signature.status == PENDING)
+    )
+    if signature is None:
+        raise UnknownToken()
+    if signature.token_expires is None or signature.token_expires <= services.clock().replace(tzinfo=None):
+        raise ExpiredToken()
+    return signature
+
+
+def confirm_signature(services, petition, token):
+    """Count the pending signature ``token`` stands for; return its receipt code, shown once.
+
+    Supersedes a paper signature by the same person, clears the token, its
+    expiry and the time of the last mail (a counted signature keeps only its
+    day), and publishes if a batch is due. A token works once.
+    """
+    digest = token_digest(token)
+    require_open(petition)
+    receipt = new_receipt()
+    with database.atomic():
+        signature = _pending_by_digest(services, petition, digest)
+        supersede_paper_of(petition.id, bytes(signature.person_tag))
+        confirmed = (
+            Signature.update(
+                status=COUNTED,
+                receipt_hash=receipt_digest(parse_receipt(receipt)),
+                day=services.clock().date(),
+                token_hash=None,
+                token_expires=None,
+                token_sent_at=None,
+            )
+            .where((Signature.id == signature.id) & (Signature.status == PENDING) & (Signature.token_hash == digest))
+            .execute()
+        )
+        if confirmed != 1:
+            raise UnknownToken()  # confirmed by a request at the same moment; rolls the supersede back
+    maybe_publish(services, petition)
+    return receipt
+
+
+def expire_pending(services):
+    """Delete pending signatures whose link has expired, in every petition; return how many."""
+    now = services.clock().replace(tzinfo=None)
+    return (
+        Signature.delete()
+        .where((Signature.status == PENDING) & (Signature.token_expires.is_null() | (Signature.token_expires <= now)))
+        .execute()
+    )
 
 
 # --- receipts and withdrawal ------------------------------------------------
@@ -323,6 +578,7 @@ def publish(services, petition, force=False):
         if not force and head is not None and now.replace(tzinfo=None) - head.published_at < services.publish_interval:
             return None
         size, count = (head.size, head.count) if head else (0, 0)
+        _supersede_paper(petition.id)
         arrived = list(
             Signature.select(
                 Signature.id,
@@ -371,20 +627,262 @@ def publish(services, petition, force=False):
         return logstore.store_head(petition, size + len(leaves), root, new_count, services.keyring, now)
 
 
+def _supersede_paper(petition_id):
+    """Withdraw counted paper signatures that a counted online one shares a person tag with.
+
+    ``sign_online`` does this as it inserts; doing it again under the log lock
+    keeps the log's rule (DESIGN §6) true even when a paper import and an
+    online signature by the same person race each other. Only pairs with a
+    member not yet in the log need looking at: older pairs were settled.
+    """
+    online = Signature.alias()
+    clash = online.select(online.id).where(
+        (online.petition == petition_id)
+        & (online.person_tag == Signature.person_tag)
+        & (online.channel == ONLINE)
+        & (online.status == COUNTED)
+        & (online.leaf_index.is_null() | Signature.leaf_index.is_null())
+    )
+    (
+        Signature.update(status=WITHDRAWN, withdraw_reason="superseded", display_name=None)
+        .where(
+            (Signature.petition == petition_id)
+            & (Signature.channel == PAPER)
+            & (Signature.status == COUNTED)
+            & fn.EXISTS(clash)
+        )
+        .execute()
+    )
+
+
 def _optional_bytes(value):
     return None if value is None else bytes(value)
 
 
-__all__ = [
-    "InvalidIdentity",
-    "LedgerError",
-    "PetitionNotOpen",
-    "PostcodeNotEligible",
-    "UnknownReceipt",
-    "Services",
-    "create_petition",
-    "sign_online",
-    "withdraw",
-    "receipt_status",
-    "publish",
-]
+
+# --- organisers: lifecycle, paper, moderation, shredding ---------------------
+
+
+class PetitionNotClosed(LedgerError):
+    code = "not_closed"
+
+
+class ConcurrentImport(LedgerError):
+    code = "concurrent_import"
+
+
+POLICY_FIELDS = ("require_email", "require_postcode", "allowed_areas", "display_names_allowed")
+
+
+def apply_schedule(services, petition):
+    """Open or close ``petition`` if its dates say so; return it as it now is.
+
+    Dates are whole UTC days: a petition opens at the start of ``opens_on``
+    and takes signatures through the end of ``closes_on``. Called wherever a
+    petition is looked up, so nobody has to act on the day.
+    """
+    today = services.clock().date()
+    ends_before_today = petition.closes_on is not None and petition.closes_on < today
+    if petition.status == DRAFT and petition.opens_on is not None and petition.opens_on <= today:
+        if not ends_before_today:
+            _set_status(petition, DRAFT, OPEN)
+    if petition.status == OPEN and ends_before_today:
+        close_petition(services, petition)
+    return Petition.get_by_id(petition.id)
+
+
+def apply_all_schedules(services):
+    today = services.clock().date()
+    due = Petition.select().where(
+        ((Petition.status == DRAFT) & (Petition.opens_on <= today))
+        | ((Petition.status == OPEN) & (Petition.closes_on < today))
+    )
+    for petition in due:
+        apply_schedule(services, petition)
+
+
+def _set_status(petition, from_status, to_status):
+    changed = (
+        Petition.update(status=to_status)
+        .where((Petition.id == petition.id) & (Petition.status == from_status))
+        .execute()
+    )
+    if changed:
+        petition.status = to_status
+    return changed
+
+
+def update_petition(petition, **fields):
+    """Change a petition's text, dates and policy.
+
+    Policy and text are fixed once a petition opens: people signed what they
+    read, under the rules they saw. Only the closing date may move after that.
+    """
+    if petition.status != DRAFT:
+        fixed = set(fields) - {"closes_on", "thresholds"}
+        changed = {name for name in fixed if getattr(petition, name) != fields[name]}
+        if changed:
+            raise PetitionNotOpen("only a draft's text and policy can change")
+    Petition.update(**fields).where(Petition.id == petition.id).execute()
+    return Petition.get_by_id(petition.id)
+
+
+def open_petition(petition):
+    if not _set_status(petition, DRAFT, OPEN):
+        raise PetitionNotOpen("only a draft can be opened")
+
+
+def close_petition(services, petition):
+    """Close for signatures and publish the final batch, so the last head is final."""
+    if not _set_status(petition, OPEN, CLOSED):
+        raise PetitionNotOpen("only an open petition can be closed")
+    Signature.delete().where((Signature.petition == petition.id) & (Signature.status == PENDING)).execute()
+    publish(services, petition, force=True)
+
+
+@dataclass(frozen=True)
+class PaperResult:
+    added: int
+    skipped: int
+
+
+def compute_tags_in_parallel(services, petition, identities, progress=None):
+    """Tags for many identities, on every core: argon2-cffi releases the GIL."""
+    tag_key = services.keyring.petition_subkey(petition, PURPOSE_TAGS)
+    params, salt = petition.argon2, bytes(petition.salt)
+
+    def tags_of(identity):
+        person = person_tag(tag_key, salt, params, identity.name, identity.postcode)
+        email = email_tag(tag_key, salt, params, identity.email) if identity.email is not None else None
+        return person, email
+
+    results = []
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        for result in pool.map(tags_of, identities):
+            results.append(result)
+            if progress is not None:
+                progress(1)
+    return results
+
+
+def add_paper_signatures(services, petition, identities, progress=None):
+    """Count paper signatures, each person once (DESIGN §6).
+
+    A paper signature is skipped when its person tag (or, if an email was
+    written down, its email tag) matches a live signature, or an earlier row
+    of the same batch. The caller learns how many were skipped, never which.
+    """
+    require_open(petition)
+    tags = compute_tags_in_parallel(services, petition, identities, progress)
+    live_persons = _live_tags(petition.id, Signature.person_tag, [person for person, _ in tags])
+    live_emails = _live_tags(petition.id, Signature.email_tag, [email for _, email in tags if email])
+    today = services.clock().date()
+    rows, seen = [], set()
+    for identity, (person, email) in zip(identities, tags, strict=True):
+        if person in seen or person in live_persons or (email is not None and email in live_emails):
+            continue
+        seen.add(person)
+        if email is not None:
+            live_emails.add(email)
+        rows.append(
+            {
+                "petition": petition.id,
+                "person_tag": person,
+                "email_tag": None,
+                "channel": PAPER,
+                "status": COUNTED,
+                "district": postcode_district(identity.postcode) if identity.postcode else None,
+                "day": today,
+            }
+        )
+    try:
+        with database.atomic():
+            for start in range(0, len(rows), 500):
+                Signature.insert_many(rows[start : start + 500]).execute()
+    except IntegrityError:
+        raise ConcurrentImport() from None
+    maybe_publish(services, petition)
+    return PaperResult(added=len(rows), skipped=len(identities) - len(rows))
+
+
+def _live_tags(petition_id, column, tags, chunk=500):
+    found = set()
+    for start in range(0, len(tags), chunk):
+        query = Signature.select(column).where(
+            (Signature.petition == petition_id)
+            & (Signature.status != WITHDRAWN)
+            & column.in_(tags[start : start + chunk])
+        )
+        found.update(bytes(value) for (value,) in query.tuples())
+    return found
+
+
+def hide_display_name(services, petition, signature_id, hidden=True):
+    """Moderate a public display name; the signature still counts."""
+    return (
+        Signature.update(display_name_hidden=hidden, moderated_on=services.clock().date())
+        .where(
+            (Signature.petition == petition.id)
+            & (Signature.id == signature_id)
+            & Signature.display_name.is_null(False)
+        )
+        .execute()
+    )
+
+
+def shred(services, petition):
+    """Destroy a closed petition's key: from now on no tag can be computed for it.
+
+    The log, the totals and the certificate remain. The wrapped key's bytes
+    are scrubbed from the database file too (see db.scrub_freed_space).
+    """
+    if petition.status != CLOSED:
+        raise PetitionNotClosed()
+    publish(services, petition, force=True)
+    with database.atomic():
+        Petition.update(wrapped_key=None, status=SHREDDED).where(Petition.id == petition.id).execute()
+        Signature.delete().where((Signature.petition == petition.id) & (Signature.status == PENDING)).execute()
+    scrub_freed_space()
+    return Petition.get_by_id(petition.id)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    petition: Petition
+    head: object
+    signed_head: object
+    online: int
+    paper: int
+    public_key: bytes
+    key_id: str
+
+
+def certificate(services, petition):
+    """The figures a council is handed for a closed petition."""
+    if petition.status not in (CLOSED, SHREDDED):
+        raise PetitionNotClosed()
+    head = logstore.latest_head(petition.id)
+    by_channel = dict(
+        Signature.select(Signature.channel, fn.COUNT(Signature.id))
+        .where(in_latest_head(petition.id))
+        .group_by(Signature.channel)
+        .tuples()
+    )
+    return Certificate(
+        petition=petition,
+        head=head,
+        signed_head=logstore.signed_head(head, petition.slug),
+        online=by_channel.get(ONLINE, 0),
+        paper=by_channel.get(PAPER, 0),
+        public_key=services.keyring.log_public_key,
+        key_id=services.keyring.log_key_id,
+    )
+
+
+def in_latest_head(petition_id):
+    """Signatures the latest head counts: appended, and no withdrawal appended."""
+    return (
+        (Signature.petition == petition_id)
+        & Signature.leaf_index.is_null(False)
+        & Signature.withdrawal_index.is_null()
+    )

@@ -38,9 +38,18 @@ class BaseModel(Model):
 
 
 class Organiser(BaseModel):
+    """An organiser's own account; organisers are not signers and are not anonymous."""
+
     email = CharField(max_length=254, unique=True)
     password_hash = CharField(max_length=200)
     is_operator = BooleanField(default=False)
+    failed_logins = IntegerField(default=0)
+    locked_until = DateTimeField(null=True)
+    # Base32 TOTP secret when two-factor is on; recovery codes as JSON list of hashes.
+    totp_secret = CharField(max_length=64, null=True)
+    recovery_codes = TextField(null=True)
+    # Bumped at password change or "log out everywhere"; sessions carry it.
+    session_epoch = IntegerField(default=0)
 
 
 class Petition(BaseModel):
@@ -57,6 +66,10 @@ class Petition(BaseModel):
     # Space-separated postcode areas ("S DN"); empty means anywhere.
     allowed_areas = CharField(max_length=200, default="")
     display_names_allowed = BooleanField(default=True)
+    # Signature counts that matter (e.g. "1000 2500" for a response and a debate).
+    thresholds = CharField(max_length=200, default="")
+    # X25519 public key for sealed "keep me informed" contacts; NULL = not offered.
+    contact_public_key = BlobField(null=True)
     salt = BlobField()
     # AES-GCM under the master key; NULL once shredded.
     wrapped_key = BlobField(null=True)
@@ -86,12 +99,20 @@ class Signature(BaseModel):
     receipt_hash = BlobField(null=True, unique=True)
     display_name = CharField(max_length=80, null=True)
     display_name_hidden = BooleanField(default=False)
+    moderated_on = DateField(null=True)
     # Outward code only ("S1"), for totals; never the full postcode.
     district = CharField(max_length=8, null=True)
     day = DateField()
     # Position in the public log once appended; the withdrawal's too.
     leaf_index = BigIntegerField(null=True)
     withdrawal_index = BigIntegerField(null=True)
+    # While pending (DESIGN §6): SHA-256 of the mailed confirmation token, never
+    # the token; when the link stops working; when the last mail went (resend
+    # limit). All three are cleared when the signature is confirmed, so no
+    # counted signature keeps an exact time.
+    token_hash = BlobField(null=True, unique=True)
+    token_expires = DateTimeField(null=True)
+    token_sent_at = DateTimeField(null=True)
 
 
 # One live (not withdrawn) signature per email tag in a petition, and one per

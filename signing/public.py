@@ -1,7 +1,9 @@
-"""Signer-facing pages: petitions, sign, receipt, withdraw (DESIGN §8, §9).
+"""Signer-facing pages: petitions, sign, confirm, receipt, withdraw (DESIGN §8, §9).
 
 Thin: parse the form, call one ledger function, render. The receipt code is a
-secret, so it travels only in POST bodies, never in a URL.
+secret, so it travels only in POST bodies, never in a URL. The confirmation
+token does travel in a URL (the mailed link), so it works once, expires, is
+stored only as a hash, and is never logged.
 """
 
 import json
@@ -13,7 +15,8 @@ from crypto.errors import InvalidIdentity, InvalidReceipt
 
 from . import ledger
 from .errors import render_error
-from .forms import ReceiptForm, SignForm, WithdrawForm
+from .forms import ConfirmForm, ReceiptForm, SignForm, WithdrawForm
+from .mail import MailError
 
 bp = Blueprint("public", __name__)
 
@@ -25,6 +28,31 @@ IDENTITY_MESSAGES = {
 CLOSED_MESSAGE = _l("This petition is not open for signatures. Signatures already counted still stand.")
 BAD_RECEIPT_MESSAGE = _l("A receipt code has 26 letters and digits, like ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ.")
 UNKNOWN_RECEIPT_MESSAGE = _l("No signature on this petition has that receipt code.")
+MAIL_FAILED_TITLE = _l("Email not sent")
+MAIL_FAILED_MESSAGE = _l(
+    "We could not send the email, so nothing was kept. Please try again in a few minutes by filling in the form again."
+)
+TOKEN_MESSAGES = {
+    ledger.MalformedToken: (
+        400,
+        _l("Link not valid"),
+        _l("This is not a valid confirmation link. Please open the link from the email exactly as it was sent."),
+    ),
+    ledger.UnknownToken: (
+        404,
+        _l("Link already used or not valid"),
+        _l(
+            "This confirmation link has already been used, or has been replaced by a newer one, or is not valid. "
+            "If you confirmed already, your signature counts: check it with your receipt code. "
+            "Otherwise, open the newest link you were sent, or sign again."
+        ),
+    ),
+    ledger.ExpiredToken: (
+        410,
+        _l("Link expired"),
+        _l("This confirmation link has expired, so the signature was not counted. Please sign again for a new link."),
+    ),
+}
 
 
 def services():
@@ -32,7 +60,7 @@ def services():
 
 
 def petition_or_404(slug):
-    petition = ledger.public_petition(slug)
+    petition = ledger.public_petition(services(), slug)
     if petition is None:
         abort(404)
     return petition
@@ -46,6 +74,7 @@ def no_store(body, status=200):
 
 @bp.get("/")
 def index():
+    ledger.apply_all_schedules(services())
     petitions = [(p, ledger.current_count(p)) for p in ledger.listed_petitions()]
     response = make_response(render_template("public/index.html", petitions=petitions))
     response.headers["Cache-Control"] = "public, max-age=10, stale-while-revalidate=60"
@@ -100,10 +129,34 @@ def sign(slug):
             form.display_name.errors.append(_l("Please use printable characters only."))
         except ledger.PetitionNotOpen:
             return render_error(409, CLOSED_MESSAGE)
+        except MailError:
+            # Also the same page whatever the address was, so a failure tells nothing either.
+            return render_error(503, MAIL_FAILED_MESSAGE, MAIL_FAILED_TITLE)
         else:
+            if receipt is None:
+                # The same page whether the address was new, pending or counted.
+                return no_store(render_template("public/check_mailbox.html", petition=petition))
             return no_store(render_template("public/signed.html", petition=petition, receipt=receipt))
     status = 400 if request.method == "POST" else 200
     return no_store(render_template("public/sign.html", petition=petition, form=form), status)
+
+
+@bp.route("/p/<slug>/confirm/<token>", methods=["GET", "POST"])
+def confirm(slug, token):
+    """GET shows a button and changes nothing (mail scanners follow links); POST confirms."""
+    petition = petition_or_404(slug)
+    form = ConfirmForm()
+    try:
+        if form.validate_on_submit():
+            receipt = ledger.confirm_signature(services(), petition, token)
+            return no_store(render_template("public/confirmed.html", petition=petition, receipt=receipt))
+        signature = ledger.pending_signature(services(), petition, token)
+    except ledger.PetitionNotOpen:
+        return render_error(409, CLOSED_MESSAGE)
+    except (ledger.MalformedToken, ledger.UnknownToken, ledger.ExpiredToken) as error:
+        status, title, message = TOKEN_MESSAGES[type(error)]
+        return render_error(status, message, title)
+    return no_store(render_template("public/confirm.html", petition=petition, form=form, signature=signature, token=token))
 
 
 def _policy_fields_present(form, petition):

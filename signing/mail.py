@@ -1,0 +1,204 @@
+"""Sending confirmation mail (DESIGN §2 threat 4, §6, §10); never keeps an address.
+
+An address reaches this module as an argument, is used for one SMTP
+conversation, and is dropped. It is never written to a table, a log line, a
+file or an exception: smtplib's own exceptions carry the recipient (for
+example ``SMTPRecipientsRefused.recipients``), so every failure is caught
+here and replaced by a ``MailError`` with a generic message, raised outside
+the ``except`` block so that it does not even chain to the original. A
+failure is logged as the exception's class name and nothing else.
+
+Messages are plain text in the request's language, from a clear sender, with
+no HTML, no images, no tracking links and no tracking headers.
+"""
+
+import logging
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+
+from flask import has_request_context, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+
+log = logging.getLogger("countersign.mail")
+
+BACKENDS = ("smtp", "console")
+SECURITY_MODES = ("starttls", "tls", "none")
+
+
+class MailError(Exception):
+    """A message could not be sent. The message is generic: it never names the recipient."""
+
+    def __init__(self, message="the message could not be sent"):
+        super().__init__(message)
+
+
+class MailNotConfigured(MailError):
+    """Mail links cannot be built: PUBLIC_URL is not set (outside development)."""
+
+
+@dataclass(frozen=True, repr=False)
+class Message:
+    """One outgoing message. Its repr hides the recipient, in case one is ever logged."""
+
+    to: str
+    subject: str
+    body: str
+    language: str
+
+    def __repr__(self):
+        return f"Message(subject={self.subject!r}, to=<redacted>)"
+
+
+class SmtpTransport:
+    """Delivers through an SMTP server: implicit TLS, STARTTLS, or plain (tests, local relays)."""
+
+    def __init__(self, host, port, security="starttls", username="", password="", timeout_seconds=10, ssl_context=None):
+        if security not in SECURITY_MODES:
+            raise ValueError(f"MAIL_SECURITY must be one of {', '.join(SECURITY_MODES)}, not {security!r}")
+        self.host, self.port, self.security = host, port, security
+        self.username, self.password = username, password
+        self.timeout_seconds = timeout_seconds
+        # Certificates and host names are verified; tests pass their own CA here.
+        self.ssl_context = ssl_context
+
+    def __repr__(self):
+        return f"SmtpTransport({self.host}:{self.port}, {self.security})"
+
+    def deliver(self, envelope_from, recipient, message):
+        """Send ``message``; raise anything smtplib or the socket raises (the caller sanitises)."""
+        context = self.ssl_context or ssl.create_default_context()
+        if self.security == "tls":
+            connection = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_seconds, context=context)
+        else:
+            connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds)
+        with connection as smtp:
+            if self.security == "starttls":
+                smtp.starttls(context=context)
+            if self.username:
+                smtp.login(self.username, self.password)
+            # send_message asks for SMTPUTF8 itself when an address is not ASCII.
+            smtp.send_message(message, from_addr=envelope_from, to_addrs=[recipient])
+
+
+class ConsoleTransport:
+    """Prints the message instead of sending it (``signing demo``), without its recipient."""
+
+    def __repr__(self):
+        return "ConsoleTransport()"
+
+    def deliver(self, envelope_from, recipient, message):
+        shown = EmailMessage()
+        for name in ("From", "Subject", "Content-Language"):
+            shown[name] = message[name]
+        shown["To"] = "(the address typed in the form; not shown)"
+        shown.set_content(message.get_content())
+        rule = "-" * 72
+        print(f"{rule}\n{shown.as_string()}{rule}", flush=True)
+
+
+SUBJECTS = {
+    "confirm": _l("Please confirm your signature: %(title)s"),
+    "already_signed": _l("You have already signed: %(title)s"),
+}
+
+
+class Mailer:
+    """Composes the two messages the ledger sends, and hands them to a transport."""
+
+    def __init__(self, transport, sender, public_url="", development=False):
+        self.transport = transport
+        self.sender = sender
+        self.public_url = public_url.rstrip("/")
+        self.development = development
+
+    def __repr__(self):
+        return f"Mailer({self.transport!r})"
+
+    def send_confirmation(self, to, petition, token, ttl):
+        """Mail the link that confirms a pending signature; MailError if it could not be sent."""
+        link = self.link("public.confirm", slug=petition.slug, token=token)
+        self.send(to, "confirm", petition, link=link, days=max(1, round(ttl.total_seconds() / 86400)))
+
+    def send_already_signed(self, to, petition):
+        """Tell the mailbox owner that this address already counts; no link that acts, no receipt."""
+        self.send(to, "already_signed", petition, receipt_link=self.link("public.receipt", slug=petition.slug))
+
+    def link(self, endpoint, **values):
+        """An absolute link under PUBLIC_URL: the Host header is the sender's to choose, so never used."""
+        path = url_for(endpoint, **values)
+        if has_request_context() and request.script_root and path.startswith(request.script_root):
+            path = path[len(request.script_root) :]
+        if self.public_url:
+            return self.public_url + path
+        if self.development and has_request_context():
+            return request.url_root.rstrip("/") + path
+        raise MailNotConfigured("PUBLIC_URL is not set, so no link can be mailed")
+
+    def send(self, to, kind, petition, **context):
+        language = str(get_locale() or "en")
+        subject = str(SUBJECTS[kind] % {"title": petition.title})
+        body = render_template(f"mail/{kind}.txt", petition=petition, **context)
+        self.deliver(Message(to=to, subject=subject, body=body, language=language))
+
+    def deliver(self, message):
+        failure = None
+        try:
+            self.transport.deliver(self.envelope_from(), message.to, compose(self.sender, message))
+        except Exception as error:  # any of them may carry the address: none escapes
+            failure = type(error).__name__
+        if failure is not None:
+            # Raised here, outside the except block, so nothing chains to the
+            # original exception and its recipient list.
+            log.warning("mail not sent: %s", failure)
+            raise MailError()
+
+    def envelope_from(self):
+        return parseaddr(self.sender)[1]
+
+
+def compose(sender, message):
+    """The MIME message: plain UTF-8 text, a clear sender, nothing that tracks."""
+    mime = EmailMessage()
+    mime["From"] = sender
+    mime["To"] = Address(addr_spec=message.to)
+    mime["Subject"] = message.subject
+    mime["Date"] = formatdate(usegmt=True)
+    mime["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or "localhost")
+    mime["Content-Language"] = "zh-Hant" if message.language == "zh_Hant" else "en"
+    # Automatic mail: no out-of-office replies to it (RFC 3834).
+    mime["Auto-Submitted"] = "auto-generated"
+    mime.set_content(message.body, subtype="plain", charset="utf-8")
+    return mime
+
+
+def from_config(config):
+    """The mailer the settings describe; ValueError for a setting that cannot work."""
+    backend = config["MAIL_BACKEND"]
+    if backend not in BACKENDS:
+        raise ValueError(f"MAIL_BACKEND must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    public_url = config["PUBLIC_URL"]
+    if public_url and not public_url.startswith(("https://", "http://")):
+        raise ValueError("PUBLIC_URL must start with https:// (for example https://petitions.example.org)")
+    if "@" not in parseaddr(config["MAIL_FROM"])[1]:
+        raise ValueError("MAIL_FROM must be an address, like 'Countersign <petitions@example.org>'")
+    if backend == "console":
+        transport = ConsoleTransport()
+    else:
+        transport = SmtpTransport(
+            config["MAIL_HOST"],
+            config["MAIL_PORT"],
+            config["MAIL_SECURITY"],
+            config["MAIL_USERNAME"],
+            config["MAIL_PASSWORD"],
+            config["MAIL_TIMEOUT_SECONDS"],
+        )
+    mailer = Mailer(transport, config["MAIL_FROM"], public_url, development=config["DEVELOPMENT"])
+    if not public_url and not config["DEVELOPMENT"]:
+        log.warning("PUBLIC_URL is not set: confirmation mail cannot be sent until it is")
+    return mailer
+

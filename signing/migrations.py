@@ -1,0 +1,154 @@
+"""Schema versions and the numbered steps between them (playhouse.migrate).
+
+A fresh database gets every table at ``models.SCHEMA_VERSION`` at once and
+that version is recorded. An existing database gets, in order, each step in
+``STEPS`` whose number is above the version it records, each in its own
+transaction together with the new version row, so a crash between two steps
+leaves a database at a known version that the next ``signing init`` carries on
+from. A database made before versions were recorded (the table empty) is at
+``BASELINE_VERSION``.
+
+Several hosts may run ``signing init`` at once against one PostgreSQL: every
+step holds a transaction-level advisory lock and re-reads the version under
+it, so each step runs exactly once. On SQLite, ``BEGIN IMMEDIATE`` does the
+same.
+
+To change the schema: change the model in models.py, raise SCHEMA_VERSION,
+and append ``Step(N, "what it does", function)`` here, where
+``function(migrator)`` brings a version N-1 database to version N, e.g.::
+
+    def add_petition_language(migrator):
+        migrate(migrator.add_column("petition", "language", CharField(max_length=8, default="en")))
+
+    STEPS = [Step(2, "petition.language", add_petition_language)]
+
+Steps must never import the current models to read or write rows (the
+models describe the latest schema, not the one the step starts from).
+"""
+
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from peewee import fn
+from playhouse.migrate import SchemaMigrator
+
+from . import db
+from .db import database
+from .models import ALL_MODELS, SCHEMA_VERSION, Petition, SchemaVersion
+
+BASELINE_VERSION = 1
+# pg_advisory_xact_lock key: "cs-migr" as a number, any constant would do.
+_ADVISORY_LOCK_KEY = 0x63732D6D696772
+
+
+@dataclass(frozen=True)
+class Step:
+    version: int  # the version this step brings the schema to
+    description: str
+    apply: Callable[[SchemaMigrator], None]
+
+
+STEPS: list[Step] = []
+
+
+class SchemaVersionError(RuntimeError):
+    pass
+
+
+def current_version():
+    """The version the database records; None when it has no tables at all."""
+    if not Petition.table_exists():
+        return None
+    if not SchemaVersion.table_exists():
+        return BASELINE_VERSION
+    recorded = SchemaVersion.select(fn.MAX(SchemaVersion.version)).scalar()
+    return BASELINE_VERSION if recorded is None else recorded
+
+
+@contextmanager
+def _connected():
+    """A connection for the block; one already open (a request's, a test's) is left open."""
+    if database.is_closed():
+        with database.connection_context():
+            yield
+    else:
+        yield
+
+
+@contextmanager
+def _exclusive():
+    """One transaction that no other migrating process runs alongside."""
+    if db.is_sqlite():
+        # SQLite rebuilds tables for some ALTERs; foreign keys off (only
+        # possible outside a transaction) so a rebuild does not cascade.
+        foreign_keys = bool(database.pragma("foreign_keys"))
+        if foreign_keys:
+            database.pragma("foreign_keys", 0)
+        try:
+            with database.atomic("IMMEDIATE"):
+                yield
+        finally:
+            if foreign_keys:
+                database.pragma("foreign_keys", 1)
+    else:
+        with database.atomic():
+            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK_KEY,))
+            yield
+
+
+def _check_steps(steps, latest):
+    numbers = [step.version for step in steps]
+    want = list(range(BASELINE_VERSION + 1, latest + 1))
+    if numbers != want:
+        raise SchemaVersionError(f"migration steps are numbered {numbers}, want {want} (up to version {latest})")
+
+
+def migrate_to_latest(steps=None, latest=None):
+    """Create or upgrade the schema; return the versions newly reached, in order (idempotent).
+
+    ``steps`` and ``latest`` default to STEPS and SCHEMA_VERSION (tests pass
+    their own). Requires a bound ``db.database``; opens a connection if none is.
+    """
+    steps = STEPS if steps is None else steps
+    latest = SCHEMA_VERSION if latest is None else latest
+    _check_steps(steps, latest)
+    reached = []
+    with _connected():
+        with _exclusive():
+            version = current_version()
+            if version is None:
+                database.create_tables(ALL_MODELS, safe=True)
+                SchemaVersion.create(version=latest)
+                return [latest]
+            # Databases made before versions were recorded have no table yet.
+            database.create_tables([SchemaVersion], safe=True)
+        for step in steps:
+            if step.version <= version:
+                continue
+            with _exclusive():
+                version = current_version()
+                if step.version <= version:
+                    continue  # another host applied it meanwhile
+                step.apply(SchemaMigrator.from_database(database))
+                SchemaVersion.create(version=step.version)
+                version = step.version
+                reached.append(version)
+        if version > latest:
+            raise SchemaVersionError(f"the database is at schema version {version}, newer than this code ({latest})")
+    return reached
+
+
+def check_version(latest=None):
+    """Raise SchemaVersionError unless the database is at ``latest`` (SCHEMA_VERSION)."""
+    latest = SCHEMA_VERSION if latest is None else latest
+    with _connected():
+        version = current_version()
+    if version is None:
+        raise SchemaVersionError("the database has no tables yet; run `signing init` first")
+    if version < latest:
+        raise SchemaVersionError(
+            f"the database is at schema version {version}, this code needs {latest}; run `signing init` to migrate it"
+        )
+    if version > latest:
+        raise SchemaVersionError(f"the database is at schema version {version}, newer than this code ({latest})")

@@ -1,0 +1,271 @@
+"""Organiser pages: log in, petitions, paper signatures, moderation, shredding.
+
+Thin like the public blueprint: parse a form, call accounts or ledger, render.
+Every view below ``login`` needs a logged-in organiser who may manage the
+petition in question; another organiser's petition is a 404, not a 403, so
+the page does not confirm that it exists.
+"""
+
+import functools
+import time
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l
+
+from crypto.errors import InvalidIdentity
+
+from . import accounts, ledger
+from .errors import render_error
+from .models import Organiser, Petition
+from .organiser_forms import ActionForm, LoginForm, PaperForm, PetitionForm, ShredForm, UploadForm
+from .paper import PaperFileError, parse_paper_csv
+
+bp = Blueprint("organiser", __name__, url_prefix="/organiser")
+
+LOGIN_FAILED_MESSAGE = _l(
+    "That email address and password do not match an account, or there were too many attempts. "
+    "Wait 15 minutes and try again."
+)
+
+
+STATUS_LABELS = {
+    "draft": _l("draft"),
+    "open": _l("open"),
+    "closed": _l("closed"),
+    "shredded": _l("closed, key shredded"),
+}
+
+
+def services():
+    return current_app.extensions["countersign"]
+
+
+@bp.app_context_processor
+def _template_helpers():
+    return {"status_label": STATUS_LABELS.get, "logout_form": ActionForm}
+
+
+def current_organiser():
+    """The logged-in organiser, or None once the session is stale or revoked."""
+    organiser_id, epoch, seen = session.get("organiser_id"), session.get("epoch"), session.get("seen")
+    if organiser_id is None:
+        return None
+    idle = current_app.config["ORGANISER_IDLE_MINUTES"] * 60
+    organiser = Organiser.get_or_none(Organiser.id == organiser_id)
+    if organiser is None or organiser.session_epoch != epoch or not isinstance(seen, int) or time.time() - seen > idle:
+        session.clear()
+        return None
+    session["seen"] = int(time.time())
+    return organiser
+
+
+def login_required(view):
+    @functools.wraps(view)
+    def wrapped(**kwargs):
+        g.organiser = current_organiser()
+        if g.organiser is None:
+            return redirect(url_for("organiser.login"))
+        return view(**kwargs)
+
+    return wrapped
+
+
+def managed_petition(slug):
+    petition = Petition.get_or_none(Petition.slug == slug)
+    if petition is None or not accounts.may_manage(g.organiser, petition):
+        abort(404)
+    return ledger.apply_schedule(services(), petition)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            organiser = accounts.authenticate(
+                form.email.data, form.password.data, services().clock().replace(tzinfo=None)
+            )
+        except accounts.LoginFailed:
+            form.password.errors.append(LOGIN_FAILED_MESSAGE)
+        else:
+            # A fresh session at login: nothing from before survives (fixation).
+            session.clear()
+            session.permanent = True
+            session.update(organiser_id=organiser.id, epoch=organiser.session_epoch, seen=int(time.time()))
+            return redirect(url_for("organiser.dashboard"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("organiser/login.html", form=form), status
+
+
+@bp.post("/logout")
+def logout():
+    ActionForm().validate_on_submit()
+    session.clear()
+    return redirect(url_for("organiser.login"))
+
+
+@bp.get("/")
+@login_required
+def dashboard():
+    petitions = [(p, ledger.current_count(p)) for p in accounts.petitions_for(g.organiser)]
+    return render_template("organiser/dashboard.html", petitions=petitions, action=ActionForm())
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new():
+    form = PetitionForm()
+    if form.validate_on_submit():
+        if Petition.get_or_none(Petition.slug == form.slug.data) is not None:
+            form.slug.errors.append(_l("That address is taken; choose another."))
+        else:
+            petition = ledger.create_petition(
+                services(), slug=form.slug.data, status="draft", organiser=g.organiser.id, **form.policy()
+            )
+            flash(_l("Draft saved. Open it when it is ready."))
+            return redirect(url_for("organiser.petition", slug=petition.slug))
+    status = 400 if request.method == "POST" else 200
+    return render_template("organiser/edit.html", form=form, petition=None), status
+
+
+@bp.route("/p/<slug>/edit", methods=["GET", "POST"])
+@login_required
+def edit(slug):
+    petition = managed_petition(slug)
+    form = PetitionForm(obj=petition)
+    form.slug.data = petition.slug  # fixed: the key is bound to it
+    if form.validate_on_submit():
+        try:
+            ledger.update_petition(petition, **form.policy())
+        except ledger.PetitionNotOpen:
+            return render_error(409, _l("Once a petition is open only its closing date and thresholds can change."))
+        flash(_l("Saved."))
+        return redirect(url_for("organiser.petition", slug=slug))
+    status = 400 if request.method == "POST" else 200
+    return render_template("organiser/edit.html", form=form, petition=petition), status
+
+
+@bp.get("/p/<slug>")
+@login_required
+def petition(slug):
+    petition = managed_petition(slug)
+    return render_template(
+        "organiser/petition.html",
+        petition=petition,
+        count=ledger.current_count(petition),
+        action=ActionForm(),
+        paper_form=PaperForm(),
+        upload_form=UploadForm(),
+        shred_form=ShredForm(),
+    )
+
+
+@bp.post("/p/<slug>/open")
+@login_required
+def open_(slug):
+    petition = managed_petition(slug)
+    if ActionForm().validate_on_submit():
+        try:
+            ledger.open_petition(petition)
+        except ledger.PetitionNotOpen:
+            return render_error(409, _l("Only a draft can be opened."))
+    return redirect(url_for("organiser.petition", slug=slug))
+
+
+@bp.post("/p/<slug>/close")
+@login_required
+def close(slug):
+    petition = managed_petition(slug)
+    if ActionForm().validate_on_submit():
+        try:
+            ledger.close_petition(services(), petition)
+        except ledger.PetitionNotOpen:
+            return render_error(409, _l("Only an open petition can be closed."))
+    return redirect(url_for("organiser.petition", slug=slug))
+
+
+def _paper_result_page(petition, result=None, errors=None, status=200):
+    return (
+        render_template("organiser/paper_result.html", petition=petition, result=result, errors=errors or []),
+        status,
+    )
+
+
+@bp.post("/p/<slug>/paper")
+@login_required
+def paper_one(slug):
+    petition = managed_petition(slug)
+    form = PaperForm()
+    if not form.validate_on_submit():
+        return _paper_result_page(petition, errors=[(0, " ".join(sum(form.errors.values(), [])))], status=400)
+    try:
+        identity = ledger.canonical_identity(
+            services(),
+            petition,
+            name=form.name.data,
+            postcode=form.postcode.data,
+            email=form.email.data,
+            email_optional=True,
+        )
+        result = ledger.add_paper_signatures(services(), petition, [identity])
+    except InvalidIdentity as error:
+        return _paper_result_page(petition, errors=[(0, _l("Check the %(field)s.", field=error.field))], status=400)
+    except ledger.PostcodeNotEligible as error:
+        return _paper_result_page(petition, errors=[(0, _l("Outside the areas %(areas)s.", areas=str(error)))], status=400)
+    except ledger.PetitionNotOpen:
+        return render_error(409, _l("Paper signatures can be added only while the petition is open."))
+    return _paper_result_page(petition, result)
+
+
+@bp.post("/p/<slug>/paper/upload")
+@login_required
+def paper_upload(slug):
+    petition = managed_petition(slug)
+    form = UploadForm()
+    if not form.validate_on_submit():
+        return _paper_result_page(petition, errors=[(0, " ".join(sum(form.errors.values(), [])))], status=400)
+    if not petition.accepts_signatures:
+        return render_error(409, _l("Paper signatures can be added only while the petition is open."))
+    try:
+        identities = parse_paper_csv(services(), petition, form.file.data.read())
+        result = ledger.add_paper_signatures(services(), petition, identities)
+    except PaperFileError as error:
+        return _paper_result_page(petition, errors=[(e.line, e.reason) for e in error.errors], status=400)
+    except ledger.ConcurrentImport:
+        return render_error(409, _l("Another import ran at the same time; nothing was added. Please try again."))
+    return _paper_result_page(petition, result)
+
+
+@bp.get("/p/<slug>/names")
+@login_required
+def names(slug):
+    petition = managed_petition(slug)
+    before = request.args.get("before", type=int)
+    rows = ledger.display_names(petition, before, limit=100)
+    return render_template("organiser/names.html", petition=petition, names=rows, action=ActionForm())
+
+
+@bp.post("/p/<slug>/names/<int:signature_id>/<any(hide, show):choice>")
+@login_required
+def moderate(slug, signature_id, choice):
+    petition = managed_petition(slug)
+    if ActionForm().validate_on_submit():
+        if not ledger.hide_display_name(services(), petition, signature_id, hidden=choice == "hide"):
+            abort(404)
+    return redirect(url_for("organiser.names", slug=slug))
+
+
+@bp.post("/p/<slug>/shred")
+@login_required
+def shred(slug):
+    petition = managed_petition(slug)
+    form = ShredForm()
+    if not form.validate_on_submit() or form.confirm_slug.data.strip() != petition.slug:
+        return render_error(400, _l("Type the petition's address exactly to confirm shredding. Nothing was done."))
+    try:
+        ledger.shred(services(), petition)
+    except ledger.PetitionNotClosed:
+        return render_error(409, _l("Only a closed petition can be shredded."))
+    flash(_l("The petition's key is destroyed. Its log, totals and certificate remain."))
+    return redirect(url_for("organiser.petition", slug=slug))
+

@@ -1,0 +1,100 @@
+"""Flask-WTF forms for organisers."""
+
+import re
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, DateField, PasswordField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from crypto.normalise import EMAIL_MAX_CHARS, NAME_MAX_CHARS, POSTCODE_MAX_CHARS
+
+from .accounts import PASSWORD_MAX_CHARS
+from .forms import no_control_characters
+from .ledger import SLUG_RE
+
+AREAS_RE = re.compile(r"[A-Za-z]{1,2}(?:\s+[A-Za-z]{1,2})*", re.ASCII)
+
+
+class LoginForm(FlaskForm):
+    email = StringField(_l("Email address"), validators=[DataRequired(), Length(max=254), no_control_characters])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=PASSWORD_MAX_CHARS)])
+    code = StringField(
+        _l("Two-factor code (if you turned it on)"), validators=[Optional(), Length(max=32), no_control_characters]
+    )
+
+
+class ActionForm(FlaskForm):
+    """A button: nothing but the CSRF token."""
+
+
+def valid_slug(_form, field):
+    if not SLUG_RE.fullmatch(field.data or ""):
+        raise ValidationError(_l("Use lower-case letters, digits and dashes only, like council-petitions-2026."))
+
+
+def valid_areas(_form, field):
+    if field.data and not AREAS_RE.fullmatch(field.data.strip()):
+        raise ValidationError(_l("List postcode areas separated by spaces, like S DN."))
+
+
+def valid_thresholds(_form, field):
+    parts = (field.data or "").split()
+    if not all(part.isdigit() and 0 < int(part) < 10**9 for part in parts):
+        raise ValidationError(_l("List whole numbers separated by spaces, like 1000 10000."))
+
+
+class PetitionForm(FlaskForm):
+    slug = StringField(_l("Address (slug)"), validators=[DataRequired(), Length(max=64), valid_slug])
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200), no_control_characters])
+    body = TextAreaField(_l("Text"), validators=[DataRequired(), Length(max=20_000)])
+    eligibility = TextAreaField(_l("Who may sign"), validators=[Optional(), Length(max=2_000)])
+    opens_on = DateField(_l("Opens on (optional)"), validators=[Optional()])
+    closes_on = DateField(_l("Closes on (optional)"), validators=[Optional()])
+    require_email = BooleanField(_l("Ask for an email address (confirmed by mail, never stored)"), default=True)
+    require_postcode = BooleanField(_l("Ask for a postcode"), default=True)
+    allowed_areas = StringField(
+        _l("Postcode areas allowed (empty: anywhere)"), validators=[Optional(), Length(max=200), valid_areas]
+    )
+    display_names_allowed = BooleanField(_l("Let signers choose a public display name"), default=True)
+    thresholds = StringField(
+        _l("Thresholds (signature counts that matter)"), validators=[Optional(), Length(max=200), valid_thresholds]
+    )
+
+    def validate_closes_on(self, field):
+        if field.data and self.opens_on.data and field.data < self.opens_on.data:
+            raise ValidationError(_l("The closing date must not be before the opening date."))
+
+    def policy(self):
+        return {
+            "title": self.title.data.strip(),
+            "body": self.body.data.replace("\r\n", "\n").strip(),
+            "eligibility": (self.eligibility.data or "").strip(),
+            "opens_on": self.opens_on.data,
+            "closes_on": self.closes_on.data,
+            "require_email": self.require_email.data,
+            "require_postcode": self.require_postcode.data,
+            "allowed_areas": " ".join((self.allowed_areas.data or "").upper().split()),
+            "display_names_allowed": self.display_names_allowed.data,
+            "thresholds": " ".join((self.thresholds.data or "").split()),
+        }
+
+
+class PaperForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=NAME_MAX_CHARS), no_control_characters])
+    postcode = StringField(_l("Postcode"), validators=[Optional(), Length(max=POSTCODE_MAX_CHARS), no_control_characters])
+    email = StringField(
+        _l("Email address (if written)"), validators=[Optional(), Length(max=EMAIL_MAX_CHARS), no_control_characters]
+    )
+
+
+class UploadForm(FlaskForm):
+    file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose a CSV file to upload."))])
+
+
+class ShredForm(FlaskForm):
+    confirm_slug = StringField(
+        _l("Type the petition's address to confirm"), validators=[DataRequired(), Length(max=64)]
+    )
+

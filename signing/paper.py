@@ -1,0 +1,97 @@
+"""Reading paper signatures typed up as CSV: check every row before adding any.
+
+The file arrives in memory (never written to disk, see signing/uploads.py)
+and the names in it live only as long as the import: they are canonicalised,
+turned into tags by ledger.add_paper_signatures, and dropped. Error messages
+name a line and what is wrong with it, never what it says.
+"""
+
+import csv
+import io
+from dataclasses import dataclass
+
+from crypto.errors import InvalidIdentity
+
+from . import ledger
+
+MAX_ROWS = 100_000
+REQUIRED_COLUMNS = ("name", "postcode")
+OPTIONAL_COLUMNS = ("email",)
+FIELD_PROBLEMS = {
+    "name": "the name is empty or has no letters",
+    "postcode": "the postcode is not a valid UK postcode",
+    "email": "the email address is not valid",
+}
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    reason: str
+
+
+class PaperFileError(Exception):
+    """The file is rejected whole; ``errors`` lists every bad line."""
+
+    def __init__(self, errors):
+        super().__init__(f"{len(errors)} problem(s) in the file")
+        self.errors = errors
+
+
+def _rows(data):
+    try:
+        text = data.decode("utf-8-sig")  # a BOM, as Excel writes, is dropped
+    except UnicodeDecodeError:
+        raise PaperFileError([RowError(0, "the file is not UTF-8 text")]) from None
+    if "\x00" in text:
+        raise PaperFileError([RowError(0, "the file is not a text file")])
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise PaperFileError([RowError(1, "the file is empty: it needs a header row (name,postcode,email)")])
+        columns = [column.strip().lower() for column in header]
+        missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+        unknown = [name for name in columns if name not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+        if missing or unknown or len(set(columns)) != len(columns):
+            raise PaperFileError(
+                [RowError(1, "the header row must name the columns name, postcode and optionally email")]
+            )
+        for values in reader:
+            yield reader.line_num, columns, values
+    except csv.Error:
+        raise PaperFileError([RowError(reader.line_num, "the line is not valid CSV")]) from None
+
+
+def parse_paper_csv(services, petition, data):
+    """Identities for every row, or PaperFileError listing every bad line."""
+    identities, errors = [], []
+    for line, columns, values in _rows(data):
+        if not any(value.strip() for value in values):
+            continue  # blank lines, common at the end of exported files
+        if len(values) != len(columns):
+            errors.append(RowError(line, f"expected {len(columns)} columns, found {len(values)}"))
+            continue
+        fields = dict(zip(columns, values, strict=True))
+        try:
+            identities.append(
+                ledger.canonical_identity(
+                    services,
+                    petition,
+                    name=fields["name"],
+                    postcode=fields["postcode"],
+                    email=fields.get("email", ""),
+                    email_optional=True,
+                )
+            )
+        except InvalidIdentity as error:
+            errors.append(RowError(line, FIELD_PROBLEMS[error.field]))
+        except ledger.PostcodeNotEligible as error:
+            errors.append(RowError(line, f"the postcode is outside this petition's areas ({error})"))
+        if len(identities) + len(errors) > MAX_ROWS:
+            raise PaperFileError([RowError(line, f"at most {MAX_ROWS} rows per file")])
+    if errors:
+        raise PaperFileError(errors)
+    if not identities:
+        raise PaperFileError([RowError(1, "the file has a header but no signatures")])
+    return identities

@@ -1,0 +1,68 @@
+"""Published results: totals with small cells suppressed, and the certificate."""
+
+import csv
+import io
+
+from flask import Blueprint, abort, current_app, make_response, render_template
+
+from . import ledger
+from .totals import totals as compute_totals
+
+bp = Blueprint("results", __name__)
+
+
+def services():
+    return current_app.extensions["countersign"]
+
+
+def petition_or_404(slug):
+    petition = ledger.public_petition(services(), slug)
+    if petition is None:
+        abort(404)
+    return petition
+
+
+def cacheable(body, mimetype="text/html"):
+    response = make_response(body)
+    response.mimetype = mimetype
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+@bp.get("/p/<slug>/totals")
+def totals(slug):
+    petition = petition_or_404(slug)
+    figures = compute_totals(petition, current_app.config["SMALL_CELL_THRESHOLD"])
+    return cacheable(render_template("results/totals.html", petition=petition, totals=figures))
+
+
+@bp.get("/p/<slug>/totals.csv")
+def totals_csv(slug):
+    petition = petition_or_404(slug)
+    figures = compute_totals(petition, current_app.config["SMALL_CELL_THRESHOLD"])
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["table", "label", "signatures"])
+    writer.writerow(["overall", "all", figures.overall])
+    for channel, count in sorted(figures.by_channel.items()):
+        writer.writerow(["channel", channel, count])
+    fewer = f"fewer than {figures.threshold}"
+    for table, breakdown in (("district", figures.by_district), ("day", figures.by_day)):
+        if breakdown.withheld:
+            writer.writerow([table, "all", "withheld"])
+        for cell in breakdown.cells:
+            shown = {"shown": cell.value, "fewer_than": fewer}.get(cell.state, "withheld")
+            writer.writerow([table, cell.label, shown])
+    response = cacheable(out.getvalue(), "text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{petition.slug}-totals.csv"'
+    return response
+
+
+@bp.get("/p/<slug>/certificate")
+def certificate(slug):
+    petition = petition_or_404(slug)
+    try:
+        figures = ledger.certificate(services(), petition)
+    except ledger.PetitionNotClosed:
+        abort(404)
+    return cacheable(render_template("results/certificate.html", certificate=figures))

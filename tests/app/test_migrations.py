@@ -1,0 +1,131 @@
+"""Schema versions: `signing init` records one, and numbered steps run once each."""
+
+import threading
+import time
+
+import pytest
+from click.testing import CliRunner
+from conftest import POSTGRES_URL
+from peewee import CharField
+from playhouse.migrate import migrate
+
+from signing import db, migrations
+from signing.cli import main
+from signing.models import ALL_MODELS, SCHEMA_VERSION, SchemaVersion
+
+
+@pytest.fixture
+def empty_database(tmp_path):
+    """The URL of a database with no tables, bound to ``db.database``."""
+    if POSTGRES_URL:
+        url = POSTGRES_URL
+        database = db.open_database(url)
+        with database.connection_context():
+            database.drop_tables(ALL_MODELS, safe=True, cascade=True)
+    else:
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+        db.open_database(url)
+    yield url
+    if not db.database.is_closed():
+        db.database.close()
+
+
+def recorded_versions():
+    with db.database.connection_context():
+        return sorted(row.version for row in SchemaVersion.select())
+
+
+def columns(table):
+    with db.database.connection_context():
+        return {column.name for column in db.database.get_columns(table)}
+
+
+class FakeStep:
+    """A version-2 step that adds a column and counts how often it ran."""
+
+    def __init__(self, pause=0.0):
+        self.calls = 0
+        self.pause = pause
+
+    def __call__(self, migrator):
+        self.calls += 1
+        time.sleep(self.pause)
+        migrate(migrator.add_column("organiser", "nickname", CharField(max_length=40, default="")))
+
+    def steps(self):
+        return [migrations.Step(2, "organiser.nickname (test only)", self)]
+
+
+def test_init_creates_schema_and_records_version(tmp_path, empty_database, monkeypatch):
+    monkeypatch.setenv("SIGNING_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.setenv("SIGNING_DATABASE_URL", empty_database)
+    runner = CliRunner()
+    first = runner.invoke(main, ["init"])
+    assert first.exit_code == 0, first.output
+    assert f"schema version {SCHEMA_VERSION}" in first.output
+    assert recorded_versions() == [SCHEMA_VERSION]
+
+    again = runner.invoke(main, ["init"])
+    assert again.exit_code == 0, again.output
+    assert recorded_versions() == [SCHEMA_VERSION]
+    migrations.check_version()
+
+
+def test_a_new_step_is_applied_once(empty_database):
+    assert migrations.migrate_to_latest(steps=[], latest=1) == [1]
+    step = FakeStep()
+    assert "nickname" not in columns("organiser")
+
+    assert migrations.migrate_to_latest(steps=step.steps(), latest=2) == [2]
+    assert "nickname" in columns("organiser")
+    assert recorded_versions() == [1, 2]
+
+    assert migrations.migrate_to_latest(steps=step.steps(), latest=2) == []
+    assert step.calls == 1
+    migrations.check_version(latest=2)
+    with pytest.raises(migrations.SchemaVersionError, match="newer than this code"):
+        migrations.check_version(latest=1)
+    with pytest.raises(migrations.SchemaVersionError, match="newer than this code"):
+        migrations.migrate_to_latest(steps=[], latest=1)
+
+
+def test_hosts_migrating_at_once_apply_each_step_once(empty_database):
+    migrations.migrate_to_latest(steps=[], latest=1)
+    step = FakeStep(pause=0.2)
+    errors = []
+
+    def host():
+        try:
+            migrations.migrate_to_latest(steps=step.steps(), latest=2)
+        except Exception as error:  # noqa: BLE001 -- reported below
+            errors.append(error)
+        finally:
+            if not db.database.is_closed():
+                db.database.close()
+
+    threads = [threading.Thread(target=host) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors
+    assert step.calls == 1
+    assert recorded_versions() == [1, 2]
+
+
+def test_database_from_before_versions_counts_as_baseline(empty_database):
+    with db.database.connection_context():
+        db.database.create_tables([m for m in ALL_MODELS if m is not SchemaVersion])
+    assert migrations.migrate_to_latest(steps=FakeStep().steps(), latest=2) == [2]
+    assert recorded_versions() == [2]
+    assert "nickname" in columns("organiser")
+
+
+def test_refuses_gaps_in_step_numbers(empty_database):
+    with pytest.raises(migrations.SchemaVersionError, match="numbered"):
+        migrations.migrate_to_latest(steps=[migrations.Step(3, "skips 2", FakeStep())], latest=3)
+
+
+def test_check_version_on_empty_database_says_run_init(empty_database):
+    with pytest.raises(migrations.SchemaVersionError, match="signing init"):
+        migrations.check_version()
