@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crypto.keys import derive_subkey
 from crypto.normalise import DEFAULT_DOTLESS_DOMAINS
@@ -54,6 +55,13 @@ def create_app(config=None):
         confirm_ttl=timedelta(seconds=app.config["CONFIRM_TOKEN_TTL_SECONDS"]),
         resend_interval=timedelta(seconds=app.config["CONFIRM_RESEND_SECONDS"]),
     )
+
+    if app.config["PROXY_COUNT"]:
+        # Scheme and host as the TLS-terminating proxy saw them, so Secure
+        # cookies and absolute URLs are right. The client address it yields is
+        # for rate limits only (as a keyed hash), never logged or stored.
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count, x_prefix=count)
 
     db.init_app(app)
     i18n.init_app(app)

@@ -15,8 +15,8 @@ from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from crypto.errors import CryptoError
 
+from . import accounts, create_app, db, keyring, ledger, logs, migrations, paper, serving
 from . import config as config_module
-from . import accounts, create_app, db, keyring, ledger, migrations, paper
 from .models import DRAFT, OPEN, Petition
 
 DEMO_SLUG = "demo"
@@ -82,7 +82,7 @@ def initialise(settings):
 @click.group()
 def main():
     """Countersign: petitions that count people without recording who they are."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(logging.INFO)
 
 
 @main.command()
@@ -122,6 +122,20 @@ def demo(host, port):
             ledger.create_petition(app.extensions["countersign"], slug=DEMO_SLUG, **DEMO_PETITION)
     click.echo(f"Countersign demo: http://{host}:{port}/p/{DEMO_SLUG}  (Ctrl-C to stop)")
     run_simple(host, port, app, request_handler=QuietRequestHandler, threaded=True)
+
+
+@main.command()
+@click.option("--bind", default=serving.DEFAULT_BIND, show_default=True, help="Address to listen on (behind a proxy).")
+@click.option("--workers", type=click.IntRange(1, 512), default=None, help="Worker processes [default: cores + 1].")
+def serve(bind, workers):
+    """Serve in production with gunicorn (signing/gunicorn_conf.py), behind a TLS proxy."""
+    with app_context() as app:
+        try:
+            migrations.check_version()
+        except migrations.SchemaVersionError as error:
+            fail(str(error))
+        memory_kib = max([app.config["ARGON2_MEMORY_KIB"]] + [p.argon2.memory_kib for p in Petition.select()])
+    serving.exec_gunicorn(serving.gunicorn_argv(bind, workers), serving.malloc_environment(memory_kib))
 
 
 @main.group()

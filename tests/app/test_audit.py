@@ -39,7 +39,7 @@ def run_audit(tmp_path, *args, bundle=None):
 
 
 def test_sign_publish_bundle_verifies_offline(tmp_path, browser, petition):
-    codes = [receipt_from(browser.sign("test", s)) for s in signers(3)]
+    codes = [receipt_from(browser.sign_and_confirm("test", s)) for s in signers(3)]
     bundle = fetch_bundle(browser)
     report = verify_bundle(bundle.splitlines())
     assert (report.size, report.count) == (3, 3)
@@ -53,7 +53,7 @@ def test_sign_publish_bundle_verifies_offline(tmp_path, browser, petition):
 
 
 def test_withdrawal_is_a_leaf_and_later_head_is_consistent(tmp_path, browser, petition):
-    codes = [receipt_from(browser.sign("test", s)) for s in signers(3)]
+    codes = [receipt_from(browser.sign_and_confirm("test", s)) for s in signers(3)]
     before = browser.client.get("/p/test/audit/heads").get_json()["heads"][-1]["head"]
     browser.withdraw("test", codes[0])
     after = browser.client.get("/p/test/audit/heads").get_json()["heads"][-1]["head"]
@@ -75,7 +75,7 @@ def test_withdrawal_is_a_leaf_and_later_head_is_consistent(tmp_path, browser, pe
 
 def test_served_proofs_verify_against_signed_heads(browser, petition, services):
     for signer in signers(5):
-        browser.sign("test", signer)
+        browser.sign_and_confirm("test", signer)
     key = browser.client.get("/p/test/audit/key").get_json()
     assert key == browser.client.get("/audit/key").get_json()
     public_key = bytes.fromhex(key["public_key"])
@@ -91,15 +91,15 @@ def test_served_proofs_verify_against_signed_heads(browser, petition, services):
 
 
 def test_leaves_carry_day_only_and_no_identity(browser, petition):
-    browser.sign("test", Signer())
+    browser.sign_and_confirm("test", Signer())
     leaf = json.loads(browser.client.get("/p/test/audit/leaves?start=0&end=1").get_json()["leaves"][0])
     assert set(leaf) == {"v", "type", "channel", "person", "email", "receipt", "day"}
     assert len(leaf["day"]) == 10
 
 
 def test_receipt_proof_download_verifies(tmp_path, browser, petition):
-    code = receipt_from(browser.sign("test", Signer()))
-    browser.sign("test", signers(1)[0])
+    code = receipt_from(browser.sign_and_confirm("test", Signer()))
+    browser.sign_and_confirm("test", signers(1)[0])
     document = browser.submit("/p/test/receipt", {"receipt": code}, action="/p/test/receipt/proof").get_json()
     verify_receipt_proof(document)
     path = tmp_path / "proof.json"
@@ -112,7 +112,7 @@ def test_receipt_proof_download_verifies(tmp_path, browser, petition):
 
 def test_tampered_served_bundle_fails_the_verifier(tmp_path, browser, petition):
     for signer in signers(3):
-        browser.sign("test", signer)
+        browser.sign_and_confirm("test", signer)
     lines = fetch_bundle(browser).splitlines(keepends=True)
     lines[-2] = lines[-2].replace(b'"online"', b'"paper"')
     result = run_audit(tmp_path, "verify", bundle=b"".join(lines))
@@ -126,7 +126,7 @@ def test_batches_wait_for_the_interval(app, browser, petition, services):
         services, publish_interval=timedelta(minutes=10), clock=lambda: now[0]
     )
     # The empty head was just signed, so the interval has not passed.
-    code = receipt_from(browser.sign("test", Signer()))
+    code = receipt_from(browser.sign_and_confirm("test", Signer()))
     assert "Received, waiting." in browser.check_receipt("test", code).get_data(as_text=True)
     assert browser.client.get("/p/test/audit/heads").get_json()["heads"][-1]["head"]["size"] == 0
     now[0] += timedelta(minutes=11)
@@ -139,10 +139,10 @@ def test_withdrawn_before_publishing_never_reaches_the_log(app, browser, petitio
     app.extensions["countersign"] = dataclasses.replace(
         services, publish_interval=timedelta(minutes=10), clock=lambda: now[0]
     )
-    code = receipt_from(browser.sign("test", Signer()))
+    code = receipt_from(browser.sign_and_confirm("test", Signer()))
     browser.withdraw("test", code)
     now[0] += timedelta(minutes=11)
-    browser.sign("test", signers(1)[0])
+    browser.sign_and_confirm("test", signers(1)[0])
     heads = browser.client.get("/p/test/audit/heads").get_json()["heads"]
     assert (heads[-1]["head"]["size"], heads[-1]["head"]["count"]) == (1, 1)
 
@@ -163,8 +163,8 @@ def test_withdrawn_before_publishing_never_reaches_the_log(app, browser, petitio
     ],
 )
 def test_bad_parameters_get_a_clear_400(browser, petition, url, message):
-    browser.sign("test", Signer())
-    browser.sign("test", signers(1)[0])
+    browser.sign_and_confirm("test", Signer())
+    browser.sign_and_confirm("test", signers(1)[0])
     response = browser.client.get(url)
     assert response.status_code == 400
     assert message in response.get_json()["error"]
