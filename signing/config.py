@@ -35,7 +35,7 @@ MAIL_HOST = "localhost"
 MAIL_PORT = 587
 MAIL_SECURITY = "starttls"  # "starttls", "tls" (implicit TLS, usually port 465) or "none"
 MAIL_USERNAME = ""  # empty: no SMTP login
-MAIL_PASSWORD = ""  # prefer SIGNING_MAIL_PASSWORD in the environment
+MAIL_PASSWORD = ""  # nosec B105 -- no password by default; set SIGNING_MAIL_PASSWORD
 MAIL_FROM = "Countersign <countersign@localhost>"
 MAIL_TIMEOUT_SECONDS = 10
 

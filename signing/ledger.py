@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from peewee import IntegrityError, fn
+from peewee import Case, IntegrityError, fn
 
 from crypto import leaves as leaf_format
 from crypto.errors import InvalidIdentity
@@ -39,17 +39,17 @@ from crypto.receipts import new_receipt, parse_receipt, receipt_digest
 from crypto.tags import DEFAULT_ARGON2, Argon2Params, email_tag, person_tag
 
 from . import logstore
-from .db import database, log_lock, scrub_freed_space
+from .db import bulk_insert, database, log_lock, scrub_freed_space
 from .mail import MailError
 from .models import (
     CLOSED,
     COUNTED,
     DRAFT,
-    PENDING,
-    SHREDDED,
     ONLINE,
     OPEN,
     PAPER,
+    PENDING,
+    SHREDDED,
     WITHDRAWN,
     Petition,
     Signature,
@@ -606,6 +606,7 @@ def publish(services, petition, force=False):
         secrets.SystemRandom().shuffle(batch)
         today = now.date()
         leaves = []
+        positions = {Signature.leaf_index: {}, Signature.withdrawal_index: {}}
         for offset, (kind, signature) in enumerate(batch):
             index = size + offset
             if kind == "signature":
@@ -618,13 +619,27 @@ def publish(services, petition, force=False):
                         signature.day,
                     )
                 )
-                Signature.update(leaf_index=index).where(Signature.id == signature.id).execute()
+                positions[Signature.leaf_index][signature.id] = index
             else:
                 leaves.append(leaf_format.withdrawal_leaf(signature.leaf_index, signature.withdraw_reason, today))
-                Signature.update(withdrawal_index=index).where(Signature.id == signature.id).execute()
+                positions[Signature.withdrawal_index][signature.id] = index
+        for column, by_id in positions.items():
+            _set_positions(column, by_id)
         root = logstore.append_leaves(petition.id, size, leaves)
         new_count = count + len(arrived) - len(departed)
         return logstore.store_head(petition, size + len(leaves), root, new_count, services.keyring, now)
+
+
+def _set_positions(column, by_id, chunk=500):
+    """Record log positions with one UPDATE per chunk rather than one per signature."""
+    items = list(by_id.items())
+    for start in range(0, len(items), chunk):
+        part = items[start : start + chunk]
+        (
+            Signature.update({column: Case(Signature.id, part)})
+            .where(Signature.id.in_([signature_id for signature_id, _ in part]))
+            .execute()
+        )
 
 
 def _supersede_paper(petition_id):
@@ -784,21 +799,15 @@ def add_paper_signatures(services, petition, identities, progress=None):
         seen.add(person)
         if email is not None:
             live_emails.add(email)
-        rows.append(
-            {
-                "petition": petition.id,
-                "person_tag": person,
-                "email_tag": None,
-                "channel": PAPER,
-                "status": COUNTED,
-                "district": postcode_district(identity.postcode) if identity.postcode else None,
-                "day": today,
-            }
-        )
+        district = postcode_district(identity.postcode) if identity.postcode else None
+        rows.append((petition.id, person, PAPER, COUNTED, district, today, False))
     try:
         with database.atomic():
-            for start in range(0, len(rows), 500):
-                Signature.insert_many(rows[start : start + 500]).execute()
+            bulk_insert(
+                Signature,
+                ("petition", "person_tag", "channel", "status", "district", "day", "display_name_hidden"),
+                rows,
+            )
     except IntegrityError:
         raise ConcurrentImport() from None
     maybe_publish(services, petition)

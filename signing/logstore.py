@@ -11,10 +11,8 @@ from crypto import merkle
 from crypto.treehead import TreeHead as SignedHead
 from crypto.treehead import format_minute, sign_head
 
+from .db import bulk_insert
 from .models import Leaf, Node, TreeHead
-
-_INSERT_CHUNK_ROWS = 500
-
 
 def _complete_reader(petition_id):
     def complete(level, index):
@@ -59,12 +57,11 @@ def append_leaves(petition_id, size, leaves):
     frontier = merkle.Frontier.from_nodes(size, _complete_reader(petition_id))
     leaf_rows, node_rows = [], []
     for offset, data in enumerate(leaves):
-        leaf_rows.append({"petition": petition_id, "index": size + offset, "data": data})
+        leaf_rows.append((petition_id, size + offset, data))
         for level, index, digest in frontier.append(merkle.leaf_hash(data)):
-            node_rows.append({"petition": petition_id, "level": level, "index": index, "hash": digest})
-    for model, rows in ((Leaf, leaf_rows), (Node, node_rows)):
-        for start in range(0, len(rows), _INSERT_CHUNK_ROWS):
-            model.insert_many(rows[start : start + _INSERT_CHUNK_ROWS]).execute()
+            node_rows.append((petition_id, level, index, digest))
+    bulk_insert(Leaf, ("petition", "index", "data"), leaf_rows)
+    bulk_insert(Node, ("petition", "level", "index", "hash"), node_rows)
     return frontier.root()
 
 

@@ -16,7 +16,6 @@ import logging
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
@@ -57,13 +56,18 @@ class Message:
 class SmtpTransport:
     """Delivers through an SMTP server: implicit TLS, STARTTLS, or plain (tests, local relays)."""
 
-    def __init__(self, host, port, security="starttls", username="", password="", timeout_seconds=10, ssl_context=None):
+    def __init__(
+        self, host, port, security="starttls", username=None, password=None, timeout_seconds=10, ssl_context=None
+    ):
         if security not in SECURITY_MODES:
             raise ValueError(f"MAIL_SECURITY must be one of {', '.join(SECURITY_MODES)}, not {security!r}")
         self.host, self.port, self.security = host, port, security
         self.username, self.password = username, password
         self.timeout_seconds = timeout_seconds
         # Certificates and host names are verified; tests pass their own CA here.
+        # Built once: loading the system's CA store costs tens of milliseconds.
+        if ssl_context is None and security != "none":
+            ssl_context = ssl.create_default_context()
         self.ssl_context = ssl_context
 
     def __repr__(self):
@@ -71,14 +75,13 @@ class SmtpTransport:
 
     def deliver(self, envelope_from, recipient, message):
         """Send ``message``; raise anything smtplib or the socket raises (the caller sanitises)."""
-        context = self.ssl_context or ssl.create_default_context()
         if self.security == "tls":
-            connection = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_seconds, context=context)
+            connection = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_seconds, context=self.ssl_context)
         else:
             connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds)
         with connection as smtp:
             if self.security == "starttls":
-                smtp.starttls(context=context)
+                smtp.starttls(context=self.ssl_context)
             if self.username:
                 smtp.login(self.username, self.password)
             # send_message asks for SMTPUTF8 itself when an address is not ASCII.
@@ -92,13 +95,10 @@ class ConsoleTransport:
         return "ConsoleTransport()"
 
     def deliver(self, envelope_from, recipient, message):
-        shown = EmailMessage()
-        for name in ("From", "Subject", "Content-Language"):
-            shown[name] = message[name]
-        shown["To"] = "(the address typed in the form; not shown)"
-        shown.set_content(message.get_content())
+        headers = [f"{name}: {message[name]}" for name in ("From", "Subject", "Content-Language")]
+        headers.insert(1, "To: (the address typed in the form; not shown)")
         rule = "-" * 72
-        print(f"{rule}\n{shown.as_string()}{rule}", flush=True)
+        print(rule, *headers, "", message.get_content().rstrip("\n"), rule, sep="\n", flush=True)
 
 
 SUBJECTS = {
@@ -121,12 +121,12 @@ class Mailer:
 
     def send_confirmation(self, to, petition, token, ttl):
         """Mail the link that confirms a pending signature; MailError if it could not be sent."""
-        link = self.link("public.confirm", slug=petition.slug, token=token)
-        self.send(to, "confirm", petition, link=link, days=max(1, round(ttl.total_seconds() / 86400)))
+        days = max(1, round(ttl.total_seconds() / 86400))
+        self._guarded(self._send, to, "confirm", petition, link=("public.confirm", token), days=days)
 
     def send_already_signed(self, to, petition):
-        """Tell the mailbox owner that this address already counts; no link that acts, no receipt."""
-        self.send(to, "already_signed", petition, receipt_link=self.link("public.receipt", slug=petition.slug))
+        """Tell the mailbox owner that this address already counts: no link that acts, no receipt."""
+        self._guarded(self._send, to, "already_signed", petition, receipt_link=("public.receipt", None))
 
     def link(self, endpoint, **values):
         """An absolute link under PUBLIC_URL: the Host header is the sender's to choose, so never used."""
@@ -139,23 +139,32 @@ class Mailer:
             return request.url_root.rstrip("/") + path
         raise MailNotConfigured("PUBLIC_URL is not set, so no link can be mailed")
 
-    def send(self, to, kind, petition, **context):
-        language = str(get_locale() or "en")
-        subject = str(SUBJECTS[kind] % {"title": petition.title})
-        body = render_template(f"mail/{kind}.txt", petition=petition, **context)
-        self.deliver(Message(to=to, subject=subject, body=body, language=language))
+    def _send(self, to, kind, petition, days=None, **links):
+        context = {"days": days}
+        for name, (endpoint, token) in links.items():
+            values = {"slug": petition.slug} if token is None else {"slug": petition.slug, "token": token}
+            context[name] = self.link(endpoint, **values)
+        message = Message(
+            to=to,
+            subject=str(SUBJECTS[kind] % {"title": petition.title}),
+            body=render_template(f"mail/{kind}.txt", petition=petition, **context),
+            language=str(get_locale() or "en"),
+        )
+        self.transport.deliver(self.envelope_from(), message.to, compose(self.sender, message))
 
-    def deliver(self, message):
+    @staticmethod
+    def _guarded(action, *args, **kwargs):
+        """Run ``action``; turn any failure into a bare MailError, logged by class name only."""
         failure = None
         try:
-            self.transport.deliver(self.envelope_from(), message.to, compose(self.sender, message))
+            action(*args, **kwargs)
         except Exception as error:  # any of them may carry the address: none escapes
             failure = type(error).__name__
         if failure is not None:
-            # Raised here, outside the except block, so nothing chains to the
-            # original exception and its recipient list.
+            # Raised here, after the except block, so it does not even chain
+            # (as __context__) to the original exception and its recipients.
             log.warning("mail not sent: %s", failure)
-            raise MailError()
+            raise MailError() from None
 
     def envelope_from(self):
         return parseaddr(self.sender)[1]
@@ -165,14 +174,17 @@ def compose(sender, message):
     """The MIME message: plain UTF-8 text, a clear sender, nothing that tracks."""
     mime = EmailMessage()
     mime["From"] = sender
-    mime["To"] = Address(addr_spec=message.to)
+    # ledger.deliverable_address has refused every character that would make
+    # this more than one plain address; EmailMessage refuses line breaks.
+    mime["To"] = message.to
     mime["Subject"] = message.subject
     mime["Date"] = formatdate(usegmt=True)
     mime["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or "localhost")
-    mime["Content-Language"] = "zh-Hant" if message.language == "zh_Hant" else "en"
     # Automatic mail: no out-of-office replies to it (RFC 3834).
     mime["Auto-Submitted"] = "auto-generated"
     mime.set_content(message.body, subtype="plain", charset="utf-8")
+    # After set_content, which drops every Content-* header set before it.
+    mime["Content-Language"] = "zh-Hant" if message.language == "zh_Hant" else "en"
     return mime
 
 
@@ -201,4 +213,3 @@ def from_config(config):
     if not public_url and not config["DEVELOPMENT"]:
         log.warning("PUBLIC_URL is not set: confirmation mail cannot be sent until it is")
     return mailer
-

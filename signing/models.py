@@ -90,7 +90,9 @@ class Petition(BaseModel):
 
 
 class Signature(BaseModel):
-    petition = ForeignKeyField(Petition, backref="signatures", on_delete="RESTRICT")
+    # Every index below starts with petition, so no index of its own (which
+    # SQLite's planner would otherwise pick over the better composite ones).
+    petition = ForeignKeyField(Petition, backref="signatures", on_delete="RESTRICT", index=False)
     person_tag = BlobField()
     email_tag = BlobField(null=True)
     channel = CharField(max_length=8, default=ONLINE)
@@ -118,27 +120,32 @@ class Signature(BaseModel):
 # One live (not withdrawn) signature per email tag in a petition, and one per
 # person tag among signatures that carry no email tag (paper, or petitions
 # that collect no email). Enforced by the database even if ledger has a bug.
+# Indexes are named: peewee's derived names would collide and skip some.
 Signature.add_index(
-    Signature.index(Signature.petition, Signature.email_tag, unique=True).where(
+    Signature.index(Signature.petition, Signature.email_tag, unique=True, name="signature_live_email").where(
         (Signature.status != WITHDRAWN) & Signature.email_tag.is_null(False)
     )
 )
 Signature.add_index(
-    Signature.index(Signature.petition, Signature.person_tag, unique=True).where(
+    Signature.index(Signature.petition, Signature.person_tag, unique=True, name="signature_live_person").where(
         (Signature.status != WITHDRAWN) & Signature.email_tag.is_null(True)
     )
 )
-Signature.add_index(Signature.index(Signature.petition, Signature.person_tag))
+Signature.add_index(Signature.index(Signature.petition, Signature.person_tag, name="signature_person"))
 # What the next batch must append, found without scanning the log.
-Signature.add_index(Signature.index(Signature.petition, Signature.status).where(Signature.leaf_index.is_null(True)))
 Signature.add_index(
-    Signature.index(Signature.petition, Signature.status).where(
+    Signature.index(Signature.petition, Signature.status, name="signature_unlogged").where(
+        Signature.leaf_index.is_null(True)
+    )
+)
+Signature.add_index(
+    Signature.index(Signature.petition, Signature.status, name="signature_logged_live").where(
         Signature.leaf_index.is_null(False) & Signature.withdrawal_index.is_null(True)
     )
 )
 # Public display names, newest first, paginated by id.
 Signature.add_index(
-    Signature.index(Signature.petition, Signature.id).where(
+    Signature.index(Signature.petition, Signature.id, name="signature_display_names").where(
         Signature.display_name.is_null(False) & (Signature.status == COUNTED)
     )
 )
@@ -147,7 +154,7 @@ Signature.add_index(
 class Leaf(BaseModel):
     """A log entry, stored verbatim: its bytes are what is hashed."""
 
-    petition = ForeignKeyField(Petition, on_delete="RESTRICT")
+    petition = ForeignKeyField(Petition, on_delete="RESTRICT", index=False)
     index = BigIntegerField()
     data = BlobField()
 
@@ -158,7 +165,7 @@ class Leaf(BaseModel):
 class Node(BaseModel):
     """Hash of a complete subtree: leaves [index·2^level, (index+1)·2^level)."""
 
-    petition = ForeignKeyField(Petition, on_delete="RESTRICT")
+    petition = ForeignKeyField(Petition, on_delete="RESTRICT", index=False)
     level = SmallIntegerField()
     index = BigIntegerField()
     hash = BlobField()
@@ -168,7 +175,7 @@ class Node(BaseModel):
 
 
 class TreeHead(BaseModel):
-    petition = ForeignKeyField(Petition, on_delete="RESTRICT")
+    petition = ForeignKeyField(Petition, on_delete="RESTRICT", index=False)
     size = BigIntegerField()
     root = BlobField()
     count = BigIntegerField()

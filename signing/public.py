@@ -156,7 +156,8 @@ def confirm(slug, token):
     except (ledger.MalformedToken, ledger.UnknownToken, ledger.ExpiredToken) as error:
         status, title, message = TOKEN_MESSAGES[type(error)]
         return render_error(status, message, title)
-    return no_store(render_template("public/confirm.html", petition=petition, form=form, signature=signature, token=token))
+    page = render_template("public/confirm.html", petition=petition, form=form, signature=signature, token=token)
+    return no_store(page)
 
 
 def _policy_fields_present(form, petition):

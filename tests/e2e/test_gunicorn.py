@@ -336,7 +336,7 @@ def test_publish_killed_midway_leaves_the_log_as_it_was(tmp_path):
     engine = "postgresql" if POSTGRES_URL else "sqlite"
     server = Server(tmp_path, engine)
     try:
-        waiting = 4000
+        waiting = 3000
         db.open_database(server.database_url)
         with db.database.connection_context():
             petition_id = Petition.get(Petition.slug == SLUG).id
@@ -357,7 +357,7 @@ def test_publish_killed_midway_leaves_the_log_as_it_was(tmp_path):
             before = assert_log_rows_consistent()
 
         kills = 0
-        for _attempt in range(5):
+        for _attempt in range(3):
             publisher = subprocess.Popen([*SIGNING_CLI, "publish", "--now", SLUG], env=server.env)
             if _wait_until_lock_held(petition_id, publisher):
                 publisher.send_signal(signal.SIGKILL)
