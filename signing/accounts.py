@@ -96,9 +96,9 @@ def _record_failure(organiser, now):
 
 def change_password(organiser, new_password):
     check_password_strength(new_password)
-    Organiser.update(
-        password_hash=password_hasher.hash(new_password), session_epoch=Organiser.session_epoch + 1
-    ).where(Organiser.id == organiser.id).execute()
+    Organiser.update(password_hash=password_hasher.hash(new_password), session_epoch=Organiser.session_epoch + 1).where(
+        Organiser.id == organiser.id
+    ).execute()
 
 
 def petitions_for(organiser):

@@ -5,7 +5,8 @@ and also what bounds how many signatures per second this host can take
 (§11). Memory is what makes a guess expensive on GPUs and ASICs, so the
 recommendation keeps as much memory as allowed (OWASP's 19 MiB by default)
 and fits the time with passes: the most passes whose tag still takes at most
-the target; if even one pass is too slow, memory is halved until it fits.
+the target; if even one pass is too slow, memory is cut in proportion until
+it fits.
 
 Timings use ``crypto.tags.compute_tag`` itself (HMAC, then Argon2id), one tag
 at a time on one core; the throughput figure runs one thread per core at
@@ -89,7 +90,9 @@ def recommend(target_ms, max_memory_kib=OWASP_MEMORY_KIB, measure=time_tag):
 
     memory = max_memory_kib
     while not fits(Argon2Params(1, memory, 1)) and memory > MIN_MEMORY_KIB:
-        memory = max(MIN_MEMORY_KIB, memory // 2)
+        # Time grows about linearly with memory: aim 10 % under the target.
+        scaled = int(memory * target_ms / tried[-1][1] * 0.9) // 8 * 8
+        memory = max(MIN_MEMORY_KIB, min(scaled, memory - 8))
     passes = 1
     while passes < min(MAX_PASSES, ARGON2_MAX_TIME_COST) and fits(Argon2Params(passes + 1, memory, 1)):
         passes += 1

@@ -15,7 +15,7 @@ from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from crypto.errors import CryptoError
 
-from . import accounts, create_app, db, keyring, ledger, logs, migrations, paper, serving
+from . import accounts, calibration, create_app, db, keyring, ledger, logs, migrations, paper, serving
 from . import config as config_module
 from .models import DRAFT, OPEN, Petition
 
@@ -136,6 +136,17 @@ def serve(bind, workers):
             fail(str(error))
         memory_kib = max([app.config["ARGON2_MEMORY_KIB"]] + [p.argon2.memory_kib for p in Petition.select()])
     serving.exec_gunicorn(serving.gunicorn_argv(bind, workers), serving.malloc_environment(memory_kib))
+
+
+@main.command()
+@click.option("--target-ms", type=click.FloatRange(min=0.01), default=20.0, show_default=True, help="Time per tag.")
+@click.option(
+    "--max-memory-kib", type=click.IntRange(8, 4 * 1024 * 1024), default=calibration.OWASP_MEMORY_KIB, show_default=True
+)
+@click.option("--seconds", type=click.FloatRange(min=0.1), default=2.0, show_default=True, help="Throughput run.")
+def calibrate(target_ms, max_memory_kib, seconds):
+    """Measure Argon2id here; recommend a cost and show the signatures/s it allows."""
+    click.echo(calibration.describe(calibration.calibrate(target_ms, max_memory_kib, seconds)))
 
 
 @main.group()

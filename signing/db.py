@@ -88,7 +88,7 @@ def bulk_insert(model, columns, rows, chunk=1000):
     table = model._meta.table_name
     names = ", ".join(f'"{model._meta.fields[name].column_name}"' for name in columns)
     marks = ", ".join([database.param] * len(columns))
-    sql = f'INSERT INTO "{table}" ({names}) VALUES ({marks})'  # nosec B608 -- names come from the models
+    sql = f'INSERT INTO "{table}" ({names}) VALUES ({marks})'  # noqa: S608  # nosec B608 -- names come from the models
     cursor = database.cursor()
     for start in range(0, len(rows), chunk):
         cursor.executemany(sql, rows[start : start + chunk])

@@ -1,6 +1,6 @@
 """Language: English and Traditional Chinese, from a cookie or Accept-Language."""
 
-from flask import request
+from flask import has_request_context, request
 from flask_babel import Babel, get_locale
 
 LANGUAGES = ("en", "zh_Hant")
@@ -8,6 +8,8 @@ LANGUAGE_COOKIE = "lang"
 
 
 def select_locale():
+    if not has_request_context():
+        return "en"  # the CLI, and mail sent outside a request
     chosen = request.cookies.get(LANGUAGE_COOKIE)
     if chosen in LANGUAGES:
         return chosen

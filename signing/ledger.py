@@ -349,13 +349,19 @@ def request_confirmation(services, petition, address, person, email_digest, show
     - no live signature with this email tag: store a pending one (the hash of
       a fresh token, its expiry) and mail the confirmation link;
     - a pending one: mail a fresh link that replaces the old one (and the
-      signer's latest details), unless a mail went less than
-      ``resend_interval`` ago, in which case send nothing;
+      signer's latest details);
     - a counted one: mail "you have already signed", with no link that acts.
 
-    The caller answers all three the same way. If sending fails, MailError
+    For a pending or a counted one, nothing is sent if a mail about it went
+    less than ``resend_interval`` ago. Both are limited alike on purpose: were
+    only fresh links limited, a prober submitting an address twice would find
+    the second answer slower (an SMTP conversation) exactly when the address
+    had signed. The limit also keeps anyone from flooding a mailbox.
+
+    The caller answers every case the same way. If sending fails, MailError
     propagates, whatever the case, and nothing this call did is left behind:
-    the row it inserted is deleted, a pending row keeps its old link.
+    the row it inserted is deleted, a pending row keeps its old link, and the
+    limit does not start (nothing went out).
     """
     now = services.clock().replace(tzinfo=None)
     live = Signature.get_or_none(
@@ -365,8 +371,12 @@ def request_confirmation(services, petition, address, person, email_digest, show
         _start_pending(services, petition, now, address, person, email_digest, shown_name, district)
     elif live.status == PENDING:
         _resend_pending(services, petition, now, live, address, person, shown_name, district)
-    else:
-        services.mailer.send_already_signed(address, petition)
+    elif _claim_mail(services, now, live):
+        try:
+            services.mailer.send_already_signed(address, petition)
+        except MailError:
+            _release_mail(now, live)
+            raise
     maybe_publish(services, petition)
 
 
@@ -398,27 +408,37 @@ def _start_pending(services, petition, now, address, person, email_digest, shown
         raise
 
 
-def _resend_pending(services, petition, now, live, address, person, shown_name, district):
-    # Claim the right to send first, so two requests at once mail only once.
-    claimed = (
+def _claim_mail(services, now, live):
+    """Take the right to mail about ``live`` now, unless a mail went within the limit.
+
+    One conditional UPDATE, so two requests at once mail only once.
+    """
+    return (
         Signature.update(token_sent_at=now)
         .where(
             (Signature.id == live.id)
-            & (Signature.status == PENDING)
+            & (Signature.status == live.status)
             & (Signature.token_sent_at.is_null() | (Signature.token_sent_at <= now - services.resend_interval))
         )
         .execute()
-    )
-    if not claimed:
+    ) == 1
+
+
+def _release_mail(now, live):
+    """Nothing went out after all: put back when the last mail went."""
+    Signature.update(token_sent_at=live.token_sent_at).where(
+        (Signature.id == live.id) & (Signature.token_sent_at == now)
+    ).execute()
+
+
+def _resend_pending(services, petition, now, live, address, person, shown_name, district):
+    if not _claim_mail(services, now, live):
         return
     token, digest = new_token()
     try:
         services.mailer.send_confirmation(address, petition, token, services.confirm_ttl)
     except MailError:
-        # Nothing went out: the resend limit does not start, the old link still works.
-        Signature.update(token_sent_at=live.token_sent_at).where(
-            (Signature.id == live.id) & (Signature.token_sent_at == now)
-        ).execute()
+        _release_mail(now, live)  # and the old link still works
         raise
     # Only the newest link works, and it confirms what was sent with it.
     Signature.update(
@@ -483,8 +503,15 @@ def confirm_signature(services, petition, token):
 
 
 def expire_pending(services):
-    """Delete pending signatures whose link has expired, in every petition; return how many."""
+    """Delete pending signatures whose link has expired, in every petition; return how many.
+
+    Also forgets when an "already signed" mail last went about a counted
+    signature, once the resend limit no longer needs it.
+    """
     now = services.clock().replace(tzinfo=None)
+    Signature.update(token_sent_at=None).where(
+        (Signature.status != PENDING) & (Signature.token_sent_at <= now - services.resend_interval)
+    ).execute()
     return (
         Signature.delete()
         .where((Signature.status == PENDING) & (Signature.token_expires.is_null() | (Signature.token_expires <= now)))

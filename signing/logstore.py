@@ -14,6 +14,7 @@ from crypto.treehead import format_minute, sign_head
 from .db import bulk_insert
 from .models import Leaf, Node, TreeHead
 
+
 def _complete_reader(petition_id):
     def complete(level, index):
         row = (

@@ -110,8 +110,9 @@ class Signature(BaseModel):
     withdrawal_index = BigIntegerField(null=True)
     # While pending (DESIGN §6): SHA-256 of the mailed confirmation token, never
     # the token; when the link stops working; when the last mail went (resend
-    # limit). All three are cleared when the signature is confirmed, so no
-    # counted signature keeps an exact time.
+    # limit). All three are cleared when the signature is confirmed. A counted
+    # one keeps only when an "already signed" mail last went about it, and only
+    # until `signing publish` or `signing expire` runs after the resend limit.
     token_hash = BlobField(null=True, unique=True)
     token_expires = DateTimeField(null=True)
     token_sent_at = DateTimeField(null=True)

@@ -211,7 +211,9 @@ def paper_one(slug):
     except InvalidIdentity as error:
         return _paper_result_page(petition, errors=[(0, _l("Check the %(field)s.", field=error.field))], status=400)
     except ledger.PostcodeNotEligible as error:
-        return _paper_result_page(petition, errors=[(0, _l("Outside the areas %(areas)s.", areas=str(error)))], status=400)
+        return _paper_result_page(
+            petition, errors=[(0, _l("Outside the areas %(areas)s.", areas=str(error)))], status=400
+        )
     except ledger.PetitionNotOpen:
         return render_error(409, _l("Paper signatures can be added only while the petition is open."))
     return _paper_result_page(petition, result)
@@ -268,4 +270,3 @@ def shred(slug):
         return render_error(409, _l("Only a closed petition can be shredded."))
     flash(_l("The petition's key is destroyed. Its log, totals and certificate remain."))
     return redirect(url_for("organiser.petition", slug=slug))
-

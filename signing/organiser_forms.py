@@ -83,7 +83,9 @@ class PetitionForm(FlaskForm):
 
 class PaperForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=NAME_MAX_CHARS), no_control_characters])
-    postcode = StringField(_l("Postcode"), validators=[Optional(), Length(max=POSTCODE_MAX_CHARS), no_control_characters])
+    postcode = StringField(
+        _l("Postcode"), validators=[Optional(), Length(max=POSTCODE_MAX_CHARS), no_control_characters]
+    )
     email = StringField(
         _l("Email address (if written)"), validators=[Optional(), Length(max=EMAIL_MAX_CHARS), no_control_characters]
     )
@@ -97,4 +99,3 @@ class ShredForm(FlaskForm):
     confirm_slug = StringField(
         _l("Type the petition's address to confirm"), validators=[DataRequired(), Length(max=64)]
     )
-

@@ -10,6 +10,8 @@ import csv
 import io
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
+
 from crypto.errors import InvalidIdentity
 
 from . import ledger
@@ -18,9 +20,9 @@ MAX_ROWS = 100_000
 REQUIRED_COLUMNS = ("name", "postcode")
 OPTIONAL_COLUMNS = ("email",)
 FIELD_PROBLEMS = {
-    "name": "the name is empty or has no letters",
-    "postcode": "the postcode is not a valid UK postcode",
-    "email": "the email address is not valid",
+    "name": _l("the name is empty or has no letters"),
+    "postcode": _l("the postcode is not a valid UK postcode"),
+    "email": _l("the email address is not valid"),
 }
 
 
@@ -42,25 +44,25 @@ def _rows(data):
     try:
         text = data.decode("utf-8-sig")  # a BOM, as Excel writes, is dropped
     except UnicodeDecodeError:
-        raise PaperFileError([RowError(0, "the file is not UTF-8 text")]) from None
+        raise PaperFileError([RowError(0, _l("the file is not UTF-8 text"))]) from None
     if "\x00" in text:
-        raise PaperFileError([RowError(0, "the file is not a text file")])
+        raise PaperFileError([RowError(0, _l("the file is not a text file"))])
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, None)
         if header is None:
-            raise PaperFileError([RowError(1, "the file is empty: it needs a header row (name,postcode,email)")])
+            raise PaperFileError([RowError(1, _l("the file is empty: it needs a header row (name,postcode,email)"))])
         columns = [column.strip().lower() for column in header]
         missing = [name for name in REQUIRED_COLUMNS if name not in columns]
         unknown = [name for name in columns if name not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
         if missing or unknown or len(set(columns)) != len(columns):
             raise PaperFileError(
-                [RowError(1, "the header row must name the columns name, postcode and optionally email")]
+                [RowError(1, _l("the header row must name the columns name, postcode and optionally email"))]
             )
         for values in reader:
             yield reader.line_num, columns, values
     except csv.Error:
-        raise PaperFileError([RowError(reader.line_num, "the line is not valid CSV")]) from None
+        raise PaperFileError([RowError(reader.line_num, _l("the line is not valid CSV"))]) from None
 
 
 def parse_paper_csv(services, petition, data):
@@ -70,7 +72,9 @@ def parse_paper_csv(services, petition, data):
         if not any(value.strip() for value in values):
             continue  # blank lines, common at the end of exported files
         if len(values) != len(columns):
-            errors.append(RowError(line, f"expected {len(columns)} columns, found {len(values)}"))
+            errors.append(
+                RowError(line, _l("expected %(want)s columns, found %(got)s", want=len(columns), got=len(values)))
+            )
             continue
         fields = dict(zip(columns, values, strict=True))
         try:
@@ -87,11 +91,13 @@ def parse_paper_csv(services, petition, data):
         except InvalidIdentity as error:
             errors.append(RowError(line, FIELD_PROBLEMS[error.field]))
         except ledger.PostcodeNotEligible as error:
-            errors.append(RowError(line, f"the postcode is outside this petition's areas ({error})"))
+            errors.append(
+                RowError(line, _l("the postcode is outside this petition's areas (%(areas)s)", areas=str(error)))
+            )
         if len(identities) + len(errors) > MAX_ROWS:
-            raise PaperFileError([RowError(line, f"at most {MAX_ROWS} rows per file")])
+            raise PaperFileError([RowError(line, _l("at most %(rows)s rows per file", rows=MAX_ROWS))])
     if errors:
         raise PaperFileError(errors)
     if not identities:
-        raise PaperFileError([RowError(1, "the file has a header but no signatures")])
+        raise PaperFileError([RowError(1, _l("the file has a header but no signatures"))])
     return identities

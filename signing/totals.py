@@ -59,9 +59,7 @@ def _determined(hidden, hidden_sum, threshold):
 
 def suppress(counts, threshold):
     """Cells for ``counts`` (label → count > 0), none of them recoverable."""
-    cells = {
-        label: Cell(label, value, FEWER_THAN if value < threshold else SHOWN) for label, value in counts.items()
-    }
+    cells = {label: Cell(label, value, FEWER_THAN if value < threshold else SHOWN) for label, value in counts.items()}
     while True:
         hidden = [cell for cell in cells.values() if cell.state != SHOWN]
         if not hidden or not _determined(hidden, sum(cell.value for cell in hidden), threshold):

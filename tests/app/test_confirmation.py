@@ -245,6 +245,36 @@ def test_fresh_links_are_rate_limited(app, browser, petition, mailbox, clock):
     receipt_from(browser.confirm(mailbox.last().link))
 
 
+def test_a_second_submission_mails_nothing_whether_pending_or_counted(app, browser, petition, mailbox, clock):
+    # Were only fresh links limited, a prober submitting twice would see the
+    # second answer take an SMTP conversation longer exactly when the address
+    # had signed. Both are limited alike, so both second answers send nothing.
+    receipt_from(browser.sign_and_confirm("test", CLARA))
+    clock.advance(minutes=30)
+    first = browser.sign("test", CLARA)  # counted: "already signed"
+    browser.sign("test", WONG)  # new: a link
+    sent = len(mailbox.deliveries)
+    same_response(first, browser.sign("test", CLARA))
+    same_response(first, browser.sign("test", WONG))
+    assert len(mailbox.deliveries) == sent
+
+    clock.advance(seconds=app.config["CONFIRM_RESEND_SECONDS"] + 1)
+    browser.sign("test", CLARA)
+    browser.sign("test", WONG)
+    assert len(mailbox.deliveries) == sent + 2
+    assert [d.link is None for d in mailbox.deliveries[-2:]] == [True, False]
+
+
+def test_time_of_the_last_already_signed_mail_is_forgotten(app, browser, petition, mailbox, clock):
+    receipt_from(browser.sign_and_confirm("test", CLARA))
+    assert Signature.get().token_sent_at is None
+    browser.sign("test", CLARA)
+    assert Signature.get().token_sent_at is not None
+    clock.advance(seconds=app.config["CONFIRM_RESEND_SECONDS"] + 1)
+    ledger.expire_pending(app.extensions["countersign"])
+    assert Signature.get().token_sent_at is None
+
+
 # --- the link -----------------------------------------------------------------
 
 

@@ -3,7 +3,7 @@
 import dataclasses
 import re
 import tempfile
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from argon2 import PasswordHasher
@@ -208,12 +208,12 @@ def with_clock(app, services, moment):
 def test_petitions_open_and_close_on_their_dates(app, browser, organiser, services):
     today = date(2026, 12, 1)
     own_petition(services, organiser, "scheduled", status="draft", opens_on=today, closes_on=today + timedelta(days=2))
-    with_clock(app, services, datetime(2026, 11, 30, 12, tzinfo=timezone.utc))
+    with_clock(app, services, datetime(2026, 11, 30, 12, tzinfo=UTC))
     assert browser.client.get("/p/scheduled").status_code == 404
-    with_clock(app, services, datetime(2026, 12, 1, 0, 1, tzinfo=timezone.utc))
+    with_clock(app, services, datetime(2026, 12, 1, 0, 1, tzinfo=UTC))
     assert browser.client.get("/p/scheduled").status_code == 200
     sign_online(browser, "scheduled", "Early Bird")
-    with_clock(app, services, datetime(2026, 12, 4, 0, 1, tzinfo=timezone.utc))
+    with_clock(app, services, datetime(2026, 12, 4, 0, 1, tzinfo=UTC))
     page = browser.client.get("/p/scheduled").get_data(as_text=True)
     assert "count is final" in page
     assert Petition.get(Petition.slug == "scheduled").status == "closed"
@@ -306,7 +306,9 @@ def test_single_paper_signature_form(signed_in, organiser, services):
         "/organiser/p/ours", {"name": "Mo Farah", "postcode": "S1 2HE"}, action="/organiser/p/ours/paper"
     )
     assert figures(response) == {"added": 1, "skipped": 0}
-    bad = signed_in.submit("/organiser/p/ours", {"name": "Mo Farah", "postcode": "XX"}, action="/organiser/p/ours/paper")
+    bad = signed_in.submit(
+        "/organiser/p/ours", {"name": "Mo Farah", "postcode": "XX"}, action="/organiser/p/ours/paper"
+    )
     assert bad.status_code == 400
 
 

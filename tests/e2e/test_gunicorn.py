@@ -80,9 +80,7 @@ class Server:
         self.cli("petition", "create", SLUG, "--no-email", "--title", "Concurrency", "--body", "Count us once.")
 
     def cli(self, *args, check=True, timeout=60):
-        result = subprocess.run(
-            [*SIGNING_CLI, *args], env=self.env, capture_output=True, text=True, timeout=timeout
-        )
+        result = subprocess.run([*SIGNING_CLI, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
         if check:
             assert result.returncode == 0, result.stdout + result.stderr
         return result

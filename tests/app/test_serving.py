@@ -1,0 +1,71 @@
+"""`signing serve`'s settings: workers, allocator, logging without addresses."""
+
+import importlib
+import logging
+
+from click.testing import CliRunner
+
+from signing import keyring, logs, serving
+from signing.cli import main
+
+MIB = 1024 * 1024
+
+
+def test_workers_follow_cores_not_two_per_core():
+    assert serving.default_workers(cores=2) == 3
+    assert serving.default_workers(cores=16) == 17
+
+
+def test_malloc_thresholds_cover_the_argon2_buffer():
+    default = serving.malloc_environment(19456, environ={})
+    assert default == {
+        "MALLOC_ARENA_MAX": "2",
+        "MALLOC_MMAP_THRESHOLD_": str(32 * MIB),
+        "MALLOC_TRIM_THRESHOLD_": str(64 * MIB),
+    }
+    large = serving.malloc_environment(64 * 1024, environ={})
+    assert int(large["MALLOC_MMAP_THRESHOLD_"]) > 64 * MIB
+    assert int(large["MALLOC_TRIM_THRESHOLD_"]) == 2 * int(large["MALLOC_MMAP_THRESHOLD_"])
+    # The operator's own settings win.
+    assert "MALLOC_ARENA_MAX" not in serving.malloc_environment(19456, environ={"MALLOC_ARENA_MAX": "4"})
+
+
+def test_gunicorn_command_uses_the_packaged_config():
+    argv = serving.gunicorn_argv("127.0.0.1:9000", 4)
+    assert argv[1:5] == ["-m", "gunicorn", "--config", "python:signing.gunicorn_conf"]
+    assert argv[-1] == "signing.wsgi:app"
+    assert "--workers" in argv and "4" in argv
+
+
+def test_gunicorn_config_has_no_access_log_and_no_addresses(monkeypatch):
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    conf = importlib.reload(importlib.import_module("signing.gunicorn_conf"))
+    assert conf.accesslog is None
+    for field in ("%(h)s", "%(a)s", "%(f)s", "%(U)s", "%(q)s", "%(r)s", "%(t)s"):
+        assert field not in conf.access_log_format
+    assert conf.workers == serving.default_workers()
+    assert conf.timeout > 0 and conf.graceful_timeout > 0
+    assert conf.logconfig_dict["handlers"]["stderr"]["filters"] == ["redact"]
+    assert conf.logconfig_dict["formatters"]["plain"]["format"] == logs.LOG_FORMAT
+
+
+def test_log_records_lose_addresses():
+    record = logging.LogRecord(
+        "gunicorn.error", logging.DEBUG, __file__, 1, "Invalid request from ip=%s: %s", ("203.0.113.9", "bad"), None
+    )
+    logs.RedactAddresses().filter(record)
+    assert record.getMessage() == "Invalid request from ip=[address]: bad"
+    for text in ("2001:db8::7 said", "::ffff:198.51.100.4", "[fe80::1]:443"):
+        assert "[address]" in logs.redact(text)
+        assert not any(part in logs.redact(text) for part in ("db8", "198.51", "fe80"))
+    assert logs.redact("GET /p/demo 200 in 3ms") == "GET /p/demo 200 in 3ms"
+
+
+def test_serve_refuses_a_database_without_schema(tmp_path, monkeypatch):
+    instance = tmp_path / "instance"
+    keyring.create_missing(instance / "master.key", instance / "log.key")
+    monkeypatch.setenv("SIGNING_INSTANCE_PATH", str(instance))
+    monkeypatch.setenv("SIGNING_DATABASE_URL", f"sqlite:///{instance / 'empty.db'}")
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 1
+    assert "signing init" in result.output
