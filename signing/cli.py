@@ -13,9 +13,10 @@ from contextlib import contextmanager
 import click
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
+from crypto import sealed
 from crypto.errors import CryptoError
 
-from . import accounts, calibration, create_app, db, keyring, ledger, logs, migrations, paper, serving
+from . import accounts, calibration, contacts, create_app, db, keyring, ledger, logs, migrations, paper, serving
 from . import config as config_module
 from .models import DRAFT, OPEN, Petition
 
@@ -300,3 +301,44 @@ def shred(slug, yes):
         except ledger.PetitionNotClosed:
             fail(f"{slug} is not closed: close it first")
         click.echo(f"{slug}: key destroyed; log, totals and certificate remain")
+
+
+@main.group()
+def keys():
+    """Keys kept by people, not by the server."""
+
+
+@keys.command("organiser")
+@click.argument("private_key_file", type=click.Path(dir_okay=False, writable=True))
+def keys_organiser(private_key_file):
+    """Create an organiser's contact key pair; run it on your own computer.
+
+    The private key is written to PRIVATE_KEY_FILE (mode 0600) and never
+    leaves it; paste the printed public key into the petition's settings.
+    """
+    private_pem, public_raw = sealed.generate_organiser_key()
+    try:
+        descriptor = os.open(private_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        fail(f"{private_key_file} already exists; choose another name")
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(private_pem)
+    click.echo(f"private key written to {private_key_file}: keep it safe, it is the only way to read contacts")
+    click.echo(f"public key (paste into the petition's settings): {public_raw.hex()}")
+
+
+@main.command("contacts")
+@click.argument("slug")
+@click.option("--key", "key_file", required=True, type=click.File("rb"), help="The organiser's private key (PEM).")
+def contacts_command(slug, key_file):
+    """Print the sealed "keep me informed" addresses of a petition, opened with your private key."""
+    try:
+        private_key = sealed.load_private_key(key_file.read())
+    except CryptoError as error:
+        fail(str(error))
+    with app_context():
+        addresses, failures = contacts.open_all(_petition_or_fail(slug), private_key)
+    for address in addresses:
+        click.echo(address)
+    if failures:
+        click.echo(f"{failures} contact(s) were sealed to another key and could not be opened", err=True)

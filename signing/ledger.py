@@ -761,7 +761,8 @@ def update_petition(petition, **fields):
     read, under the rules they saw. Only the closing date may move after that.
     """
     if petition.status != DRAFT:
-        fixed = set(fields) - {"closes_on", "thresholds"}
+        # A lost contact key may be replaced; new contacts are sealed to the new one.
+        fixed = set(fields) - {"closes_on", "thresholds", "contact_public_key"}
         changed = {name for name in fixed if getattr(petition, name) != fields[name]}
         if changed:
             raise PetitionNotOpen("only a draft's text and policy can change")

@@ -116,6 +116,9 @@ class Signature(BaseModel):
     token_hash = BlobField(null=True, unique=True)
     token_expires = DateTimeField(null=True)
     token_sent_at = DateTimeField(null=True)
+    # A sealed "keep me informed" address waiting for confirmation; moved to
+    # SealedContact (unlinked) when the signature is confirmed.
+    sealed_contact = BlobField(null=True)
 
 
 # One live (not withdrawn) signature per email tag in a petition, and one per
@@ -190,10 +193,20 @@ class TreeHead(BaseModel):
         indexes = ((("petition", "size"), True),)
 
 
+class SealedContact(BaseModel):
+    """A signer's "keep me informed" address, sealed (HPKE) to the organiser's key.
+
+    Deliberately not linked to any signature; the server cannot open it.
+    """
+
+    petition = ForeignKeyField(Petition, on_delete="RESTRICT")
+    sealed = BlobField()
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField()
 
 
 SCHEMA_VERSION = 1
 
-ALL_MODELS = [Petition, Organiser, Signature, Leaf, Node, TreeHead, SchemaVersion]
+ALL_MODELS = [Petition, Organiser, Signature, Leaf, Node, TreeHead, SealedContact, SchemaVersion]

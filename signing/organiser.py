@@ -134,6 +134,8 @@ def edit(slug):
     petition = managed_petition(slug)
     form = PetitionForm(obj=petition)
     form.slug.data = petition.slug  # fixed: the key is bound to it
+    if request.method == "GET" and petition.contact_public_key is not None:
+        form.contact_public_key.data = bytes(petition.contact_public_key).hex()
     if form.validate_on_submit():
         try:
             ledger.update_petition(petition, **form.policy())

@@ -8,7 +8,9 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DateField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from crypto.errors import InvalidKey
 from crypto.normalise import EMAIL_MAX_CHARS, NAME_MAX_CHARS, POSTCODE_MAX_CHARS
+from crypto.sealed import parse_public_key
 
 from .accounts import PASSWORD_MAX_CHARS
 from .forms import no_control_characters
@@ -45,6 +47,14 @@ def valid_thresholds(_form, field):
         raise ValidationError(_l("List whole numbers separated by spaces, like 1000 10000."))
 
 
+def valid_contact_key(_form, field):
+    if field.data and field.data.strip():
+        try:
+            parse_public_key(field.data)
+        except InvalidKey:
+            raise ValidationError(_l("Paste the 64-character public key printed by signing keys organiser.")) from None
+
+
 class PetitionForm(FlaskForm):
     slug = StringField(_l("Address (slug)"), validators=[DataRequired(), Length(max=64), valid_slug])
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200), no_control_characters])
@@ -60,6 +70,10 @@ class PetitionForm(FlaskForm):
     display_names_allowed = BooleanField(_l("Let signers choose a public display name"), default=True)
     thresholds = StringField(
         _l("Thresholds (signature counts that matter)"), validators=[Optional(), Length(max=200), valid_thresholds]
+    )
+    contact_public_key = StringField(
+        _l("Your contact public key (optional: offers signers “keep me informed”)"),
+        validators=[Optional(), Length(max=80), valid_contact_key],
     )
 
     def validate_closes_on(self, field):
@@ -78,6 +92,9 @@ class PetitionForm(FlaskForm):
             "allowed_areas": " ".join((self.allowed_areas.data or "").upper().split()),
             "display_names_allowed": self.display_names_allowed.data,
             "thresholds": " ".join((self.thresholds.data or "").split()),
+            "contact_public_key": parse_public_key(self.contact_public_key.data)
+            if (self.contact_public_key.data or "").strip()
+            else None,
         }
 
 

@@ -186,10 +186,6 @@ def test_demo_prints_mail_to_the_console(tmp_path, monkeypatch):
     monkeypatch.setenv("SIGNING_INSTANCE_PATH", str(tmp_path / "demo-instance"))
     monkeypatch.delenv("SIGNING_MAIL_BACKEND", raising=False)
     monkeypatch.setattr(cli, "run_simple", lambda host, port, app, **kw: served.update(app=app, handler=kw))
-    from conftest import POSTGRES_URL
-
-    if POSTGRES_URL:
-        pytest.skip("the demo runs on SQLite")
     result = CliRunner().invoke(cli.main, ["demo", "--port", "5999"])
     assert result.exit_code == 0, result.output
     assert isinstance(served["app"].extensions["countersign"].mailer.transport, ConsoleTransport)
