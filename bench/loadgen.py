@@ -211,9 +211,7 @@ def run(port, factory, factory_args_per_process, connections, warmup, seconds, k
     ``factory(*args)`` is called inside each process and returns its
     ``make_request``; it must be a module-level function (it is pickled).
     """
-    jobs = [
-        (port, factory, args, connections, warmup, seconds, keep_latencies) for args in factory_args_per_process
-    ]
+    jobs = [(port, factory, args, connections, warmup, seconds, keep_latencies) for args in factory_args_per_process]
     total = Result()
     if len(jobs) == 1:
         total.merge(_worker(jobs[0]))

@@ -5,12 +5,14 @@ stored; what must not leak is whether an address has an account, so every
 failed login reads the same and costs the same.
 """
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from peewee import IntegrityError
 
+from . import twofactor
 from .models import Organiser, Petition
 
 MAX_FAILED_LOGINS = 5
@@ -61,16 +63,25 @@ def add_organiser(email, password, is_operator=False):
         raise OrganiserExists(f"an organiser with the address {email} already exists") from None
 
 
-def authenticate(email, password, now):
-    """The organiser with these credentials, or LoginFailed. ``now`` is naive UTC."""
+def authenticate(email, password, now, code=None):
+    """The organiser with these credentials, or LoginFailed. ``now`` is naive UTC.
+
+    With two-factor on, ``code`` must be a fresh TOTP code or an unused
+    recovery code. A wrong password, a missing or wrong code, a locked
+    account and no account at all all raise the same LoginFailed after the
+    same Argon2 verification, so neither the answer nor its timing says which;
+    every failure on a real account counts towards its lockout.
+    """
     organiser = Organiser.get_or_none(Organiser.email == normalise_email(email))
     if organiser is None:
         _verify(_DUMMY_HASH, password)
         raise LoginFailed()
-    locked = organiser.locked_until is not None and organiser.locked_until > now
-    if locked or not _verify(organiser.password_hash, password):
-        if not locked:
-            _record_failure(organiser, now)
+    # Verified even when locked: a locked account answering faster would say it exists.
+    password_ok = _verify(organiser.password_hash, password)
+    if _locked(organiser, now):
+        raise LoginFailed()
+    if not password_ok or (organiser.totp_secret and not _use_second_factor(organiser, code, now)):
+        _record_failure(organiser, now)
         raise LoginFailed()
     updates = {"failed_logins": 0, "locked_until": None}
     if password_hasher.check_needs_rehash(organiser.password_hash):
@@ -84,6 +95,34 @@ def _verify(password_hash, password):
         return password_hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+def _locked(organiser, now):
+    return organiser.locked_until is not None and organiser.locked_until > now
+
+
+def _use_second_factor(organiser, code, now):
+    """Accept a TOTP code newer than the last one used, or spend a recovery code; each works once.
+
+    The state is replaced only if it is still what was read (compare and
+    set), so two requests with the same code cannot both succeed.
+    """
+    state = twofactor.State.from_json(organiser.recovery_codes)
+    timestamp = now.replace(tzinfo=UTC).timestamp()
+    step = twofactor.totp_step(organiser.totp_secret, code, timestamp, after_step=state.last_step)
+    if step is not None:
+        new_state = replace(state, last_step=step)
+    else:
+        used = twofactor.matching_recovery(state, code)
+        if used is None:
+            return False
+        new_state = replace(state, recovery=tuple(d for d in state.recovery if d != used))
+    return (
+        Organiser.update(recovery_codes=new_state.to_json())
+        .where((Organiser.id == organiser.id) & (Organiser.recovery_codes == organiser.recovery_codes))
+        .execute()
+        == 1
+    )
 
 
 def _record_failure(organiser, now):
@@ -108,3 +147,89 @@ def petitions_for(organiser):
 
 def may_manage(organiser, petition):
     return organiser.is_operator or petition.organiser_id == organiser.id
+
+
+# --- two-factor sign-in --------------------------------------------------------
+
+
+class TwoFactorRefused(AccountError):
+    """Wrong password or code (or locked) while turning two-factor on or off."""
+
+
+def _check_password_and_lock(organiser, password, now):
+    fresh = Organiser.get_by_id(organiser.id)
+    password_ok = _verify(fresh.password_hash, password)
+    if _locked(fresh, now):
+        raise TwoFactorRefused()
+    if not password_ok:
+        _record_failure(fresh, now)
+        raise TwoFactorRefused()
+    return fresh
+
+
+def enable_two_factor(organiser, password, secret, code, now):
+    """Turn two-factor on with ``secret`` once ``code`` proves the app has it; return the recovery codes.
+
+    The codes are shown once and stored only as digests. Every other session
+    of the organiser ends (the session epoch moves on); the caller carries
+    its own session over with ``new_epoch``.
+    """
+    fresh = _check_password_and_lock(organiser, password, now)
+    if fresh.totp_secret is not None:
+        raise TwoFactorRefused("two-factor is on already")
+    step = None
+    if twofactor.valid_secret(secret):
+        step = twofactor.totp_step(secret, code, now.replace(tzinfo=UTC).timestamp())
+    if step is None:
+        _record_failure(fresh, now)
+        raise TwoFactorRefused()
+    codes, digests = twofactor.new_recovery_codes()
+    state = twofactor.State(recovery=digests, last_step=step)
+    enabled = (
+        Organiser.update(
+            totp_secret=secret,
+            recovery_codes=state.to_json(),
+            failed_logins=0,
+            session_epoch=Organiser.session_epoch + 1,
+        )
+        .where((Organiser.id == fresh.id) & Organiser.totp_secret.is_null())
+        .execute()
+    )
+    if enabled != 1:
+        raise TwoFactorRefused("two-factor was turned on by another request")
+    return codes
+
+
+def disable_two_factor(organiser, password, code, now):
+    """Turn two-factor off, given the password and a current code or an unused recovery code."""
+    fresh = _check_password_and_lock(organiser, password, now)
+    if fresh.totp_secret is None:
+        return
+    if not _use_second_factor(fresh, code, now):
+        _record_failure(fresh, now)
+        raise TwoFactorRefused()
+    Organiser.update(totp_secret=None, recovery_codes=None, failed_logins=0).where(Organiser.id == fresh.id).execute()
+
+
+def remaining_recovery_codes(organiser):
+    return len(twofactor.State.from_json(organiser.recovery_codes).recovery)
+
+
+def reset_two_factor(email):
+    """The operator's way back in for an organiser who lost both app and codes.
+
+    Turns two-factor off, lifts any lockout and ends every session of the
+    account. Returns False if there is no such account.
+    """
+    return (
+        Organiser.update(
+            totp_secret=None,
+            recovery_codes=None,
+            failed_logins=0,
+            locked_until=None,
+            session_epoch=Organiser.session_epoch + 1,
+        )
+        .where(Organiser.email == normalise_email(email))
+        .execute()
+        == 1
+    )

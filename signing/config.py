@@ -45,6 +45,10 @@ ARGON2_TIME_COST = 2
 ARGON2_MEMORY_KIB = 19456
 ARGON2_PARALLELISM = 1
 
+# Seconds each worker may serve the public petition pages from memory (they
+# already say max-age=10 to every cache); 0 turns the cache off.
+PAGE_CACHE_SECONDS = 5
+
 # Largest request body accepted; a signature form is well under 4 KiB.
 MAX_CONTENT_LENGTH = 64 * 1024
 # A CSV of paper signatures (about 100,000 rows); held in memory only.
@@ -59,6 +63,26 @@ DISPLAY_NAMES_PER_PAGE = 50
 DEVELOPMENT = False
 # Trusted reverse proxies in front of the app (for ProxyFix); 0 = none.
 PROXY_COUNT = 0
+# Where the same site is reachable as a Tor onion service, e.g.
+# "http://xyz….onion": sent as Onion-Location (plus the request's path) so
+# Tor Browser offers it. Empty: no header.
+ONION_LOCATION = ""
+
+# Argon2id tags computed at once in one process (0 = one per core); a request
+# that finds them all busy waits up to TAG_WAIT_SECONDS, then gets a 503.
+TAG_CONCURRENCY = 0
+TAG_WAIT_SECONDS = 2
+
+# Per client address (as a keyed hash, never stored), in each process; limits
+# syntax: "10/minute;120/hour". Everyone behind one NAT or Tor exit shares a
+# budget, and so does every onion-service visitor (they all arrive from the
+# tor daemon): see THREAT_MODEL.md before lowering these.
+RATE_LIMITS_ENABLED = True
+RATE_LIMIT_SIGN = "10/minute;120/hour"
+RATE_LIMIT_CONFIRM = "20/minute;200/hour"
+RATE_LIMIT_RECEIPT = "20/minute;200/hour"
+RATE_LIMIT_WITHDRAW = "10/minute;60/hour"
+RATE_LIMIT_LOGIN = "10/minute;30/hour"
 
 _PREFIX = "SIGNING_"
 
@@ -96,7 +120,9 @@ def load(overrides=None, environ=None):
     instance_config = instance / "config.py"
     if instance_config.is_file():
         namespace = {}
-        exec(compile(instance_config.read_text(), str(instance_config), "exec"), namespace)  # noqa: S102 -- operator's own file
+        # The operator's own file, as trusted as this code: exec is the point.
+        code = compile(instance_config.read_text(), str(instance_config), "exec")
+        exec(code, namespace)  # noqa: S102  # nosec B102
         settings.update({k: v for k, v in namespace.items() if k.isupper()})
 
     for name, default in defaults().items():

@@ -6,7 +6,6 @@ apart from any signature so the list says nothing about who signed what.
 """
 
 from crypto.errors import InvalidKey
-from crypto.normalise import canonical_email
 from crypto.sealed import contact_info, open_sealed, seal
 
 from .models import SealedContact
@@ -19,16 +18,6 @@ def offers_contact(petition):
 def seal_contact(petition, address):
     """Seal a (checked) address to the petition's organiser key."""
     return seal(bytes(petition.contact_public_key), address.encode("utf-8"), contact_info(petition.slug))
-
-
-def checked_address(raw, dotless_domains):
-    """The address as typed (trimmed), if it is an address at all; InvalidIdentity otherwise."""
-    canonical_email(raw, dotless_domains)
-    return raw.strip()
-
-
-def store(petition, sealed):
-    SealedContact.create(petition=petition.id, sealed=sealed)
 
 
 def open_all(petition, private_key):

@@ -128,10 +128,8 @@ def check_schema():
 def init_app(app):
     open_database(app.config["DATABASE_URL"])
 
-    @app.before_request
-    def _connect():
-        database.connect(reuse_if_open=True)
-
+    # No connection is opened up front: peewee connects on a request's first
+    # query, so a page served from the page cache never touches the database.
     @app.teardown_appcontext
     def _close(_exc):
         if not database.is_closed():

@@ -13,10 +13,29 @@ from .ledger import DISPLAY_NAME_MAX_CHARS
 RECEIPT_MAX_CHARS = 100
 
 
+def has_control_characters(value):
+    """True if ``value`` has a control character (C0 but tab and line breaks, DEL, C1),
+    a surrogate, a noncharacter, or U+FFFD (what undecodable bytes are read as)."""
+    for ch in value:
+        code = ord(ch)
+        if ch in "\t\n\r":
+            continue
+        if (
+            code < 32
+            or 127 <= code < 160
+            or 0xD800 <= code <= 0xDFFF
+            or 0xFDD0 <= code <= 0xFDEF
+            or code & 0xFFFE == 0xFFFE
+            or code == 0xFFFD
+        ):
+            return True
+    return False
+
+
 def no_control_characters(_form, field):
-    """Refuse control characters and undecodable bytes (read as U+FFFD) outright."""
+    """Refuse control characters and undecodable bytes outright, and anything not text."""
     value = field.data or ""
-    if "\ufffd" in value or any(ord(ch) < 32 and ch not in "\t\n\r" or ord(ch) == 127 for ch in value):
+    if not isinstance(value, str) or has_control_characters(value):
         raise ValidationError(_l("This field contains characters that cannot be accepted."))
 
 
@@ -39,6 +58,17 @@ class SignForm(FlaskForm):
         _l("I confirm that I am eligible to sign this petition."),
         validators=[InputRequired(_l("Please confirm that you are eligible to sign."))],
     )
+    keep_informed = BooleanField(_l("Keep me informed about this petition"))
+    contact_email = StringField(
+        _l("Email address for news (optional)"),
+        validators=[Optional(), Length(max=EMAIL_MAX_CHARS), no_control_characters],
+    )
+
+    def contact(self):
+        """The address to keep informed, if asked: the one given for news, else the signing one."""
+        if not self.keep_informed.data:
+            return None
+        return (self.contact_email.data or "").strip() or (self.email.data or "").strip() or None
 
     def require(self, field, message):
         """Make a field the petition's policy asks for required."""

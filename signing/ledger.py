@@ -19,6 +19,7 @@ import re
 import secrets
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -38,7 +39,7 @@ from crypto.normalise import (
 from crypto.receipts import new_receipt, parse_receipt, receipt_digest
 from crypto.tags import DEFAULT_ARGON2, Argon2Params, email_tag, person_tag
 
-from . import logstore
+from . import contacts, logstore
 from .db import bulk_insert, database, log_lock, scrub_freed_space
 from .mail import MailError
 from .models import (
@@ -52,6 +53,7 @@ from .models import (
     SHREDDED,
     WITHDRAWN,
     Petition,
+    SealedContact,
     Signature,
 )
 
@@ -74,6 +76,8 @@ class Services:
     mailer: object = None
     confirm_ttl: timedelta = timedelta(days=7)
     resend_interval: timedelta = timedelta(minutes=5)
+    # Bounds the Argon2id computations running at once (signing.throttle.TagThrottle); None: no bound.
+    throttle: object = None
 
 
 class LedgerError(Exception):
@@ -94,6 +98,10 @@ class PostcodeNotEligible(LedgerError):
 class InvalidDisplayName(LedgerError):
     code = "display_name"
     field = "display_name"
+
+
+class InvalidContact(LedgerError):
+    field = "contact_email"
 
 
 class UnknownReceipt(LedgerError):
@@ -217,12 +225,21 @@ def clean_display_name(petition, display_name):
 
 
 def compute_tags(services, petition, identity):
-    """(person tag, email tag or None) under the petition's own key and cost."""
+    """(person tag, email tag or None) under the petition's own key and cost.
+
+    Waits briefly for a tag slot, else raises throttle.TagsBusy before
+    anything is computed or stored.
+    """
     tag_key = services.keyring.petition_subkey(petition, PURPOSE_TAGS)
     params, salt = petition.argon2, bytes(petition.salt)
-    person = person_tag(tag_key, salt, params, identity.name, identity.postcode)
-    email = email_tag(tag_key, salt, params, identity.email) if identity.email is not None else None
+    with _tag_slot(services):
+        person = person_tag(tag_key, salt, params, identity.name, identity.postcode)
+        email = email_tag(tag_key, salt, params, identity.email) if identity.email is not None else None
     return person, email
+
+
+def _tag_slot(services, patient=False):
+    return nullcontext() if services.throttle is None else services.throttle.slot(patient=patient)
 
 
 def require_open(petition):
@@ -230,7 +247,19 @@ def require_open(petition):
         raise PetitionNotOpen()
 
 
-def sign_online(services, petition, *, name, postcode, email, display_name=None):
+@dataclass(frozen=True)
+class Submission:
+    """One online signature as it may be stored: tags and public fields only."""
+
+    person: bytes
+    email: bytes | None
+    display_name: str | None
+    district: str | None
+    # The "keep me informed" address, sealed to the organiser (contacts.py).
+    sealed_contact: bytes | None = None
+
+
+def sign_online(services, petition, *, name, postcode, email, display_name=None, contact=None):
     """Take an online signature.
 
     Where the petition collects no email, the signature counts at once and
@@ -244,35 +273,48 @@ def sign_online(services, petition, *, name, postcode, email, display_name=None)
     signed (DESIGN §2, threat 4). Without email, the duplicate's receipt code
     has the same shape but is never stored, so it later reads as unknown;
     with email, only the mailbox owner learns it was a duplicate.
+
+    ``contact`` is an address given to be kept informed, where the petition
+    offers it; it is sealed to the organiser's key here and never stored open.
     """
     require_open(petition)
     identity = canonical_identity(services, petition, name=name, postcode=postcode, email=email)
     shown_name = clean_display_name(petition, display_name)
     address = deliverable_address(email) if identity.email is not None else None
+    sealed = None
+    if contact and contacts.offers_contact(petition):
+        try:
+            canonical_email(contact, services.dotless_domains)
+            sealed = contacts.seal_contact(petition, deliverable_address(contact))
+        except InvalidIdentity:
+            raise InvalidContact() from None
     person, email_digest = compute_tags(services, petition, identity)
     district = postcode_district(identity.postcode) if identity.postcode else None
+    submission = Submission(person, email_digest, shown_name, district, sealed)
     if email_digest is None:
-        return _count_at_once(services, petition, person, shown_name, district)
-    request_confirmation(services, petition, address, person, email_digest, shown_name, district)
+        return _count_at_once(services, petition, submission)
+    request_confirmation(services, petition, address, submission)
     return None
 
 
-def _count_at_once(services, petition, person, shown_name, district):
+def _count_at_once(services, petition, submission):
     receipt = new_receipt()
     try:
         with database.atomic():
-            supersede_paper_of(petition.id, person)
+            supersede_paper_of(petition.id, submission.person)
             Signature.create(
                 petition=petition.id,
-                person_tag=person,
+                person_tag=submission.person,
                 email_tag=None,
                 channel=ONLINE,
                 status=COUNTED,
                 receipt_hash=receipt_digest(parse_receipt(receipt)),
-                display_name=shown_name,
-                district=district,
+                display_name=submission.display_name,
+                district=submission.district,
                 day=services.clock().date(),
             )
+            if submission.sealed_contact is not None:
+                SealedContact.create(petition=petition.id, sealed=submission.sealed_contact)
     except IntegrityError:
         pass  # a duplicate: the unique indexes refused it, the supersede rolled back
     maybe_publish(services, petition)
@@ -343,7 +385,7 @@ def token_digest(token):
     return hashlib.sha256(raw).digest()
 
 
-def request_confirmation(services, petition, address, person, email_digest, shown_name, district):
+def request_confirmation(services, petition, address, submission):
     """Mail the owner of ``address`` what they need, keyed by the email tag only.
 
     - no live signature with this email tag: store a pending one (the hash of
@@ -365,12 +407,14 @@ def request_confirmation(services, petition, address, person, email_digest, show
     """
     now = services.clock().replace(tzinfo=None)
     live = Signature.get_or_none(
-        (Signature.petition == petition.id) & (Signature.email_tag == email_digest) & (Signature.status != WITHDRAWN)
+        (Signature.petition == petition.id)
+        & (Signature.email_tag == submission.email)
+        & (Signature.status != WITHDRAWN)
     )
     if live is None:
-        _start_pending(services, petition, now, address, person, email_digest, shown_name, district)
+        _start_pending(services, petition, now, address, submission)
     elif live.status == PENDING:
-        _resend_pending(services, petition, now, live, address, person, shown_name, district)
+        _resend_pending(services, petition, now, live, address, submission)
     elif _claim_mail(services, now, live):
         try:
             services.mailer.send_already_signed(address, petition)
@@ -380,18 +424,19 @@ def request_confirmation(services, petition, address, person, email_digest, show
     maybe_publish(services, petition)
 
 
-def _start_pending(services, petition, now, address, person, email_digest, shown_name, district):
+def _start_pending(services, petition, now, address, submission):
     token, digest = new_token()
     try:
         with database.atomic():
             row = Signature.create(
                 petition=petition.id,
-                person_tag=person,
-                email_tag=email_digest,
+                person_tag=submission.person,
+                email_tag=submission.email,
                 channel=ONLINE,
                 status=PENDING,
-                display_name=shown_name,
-                district=district,
+                display_name=submission.display_name,
+                district=submission.district,
+                sealed_contact=submission.sealed_contact,
                 day=now.date(),
                 token_hash=digest,
                 token_expires=now + services.confirm_ttl,
@@ -431,7 +476,7 @@ def _release_mail(now, live):
     ).execute()
 
 
-def _resend_pending(services, petition, now, live, address, person, shown_name, district):
+def _resend_pending(services, petition, now, live, address, submission):
     if not _claim_mail(services, now, live):
         return
     token, digest = new_token()
@@ -442,9 +487,10 @@ def _resend_pending(services, petition, now, live, address, person, shown_name, 
         raise
     # Only the newest link works, and it confirms what was sent with it.
     Signature.update(
-        person_tag=person,
-        display_name=shown_name,
-        district=district,
+        person_tag=submission.person,
+        display_name=submission.display_name,
+        district=submission.district,
+        sealed_contact=submission.sealed_contact,
         token_hash=digest,
         token_expires=now + services.confirm_ttl,
     ).where((Signature.id == live.id) & (Signature.status == PENDING)).execute()
@@ -492,12 +538,16 @@ def confirm_signature(services, petition, token):
                 token_hash=None,
                 token_expires=None,
                 token_sent_at=None,
+                sealed_contact=None,
             )
             .where((Signature.id == signature.id) & (Signature.status == PENDING) & (Signature.token_hash == digest))
             .execute()
         )
         if confirmed != 1:
             raise UnknownToken()  # confirmed by a request at the same moment; rolls the supersede back
+        if signature.sealed_contact is not None:
+            # Moved out of the signature's row: the contact list stays unlinked.
+            SealedContact.create(petition=petition.id, sealed=bytes(signature.sealed_contact))
     maybe_publish(services, petition)
     return receipt
 
@@ -795,8 +845,11 @@ def compute_tags_in_parallel(services, petition, identities, progress=None):
     params, salt = petition.argon2, bytes(petition.salt)
 
     def tags_of(identity):
-        person = person_tag(tag_key, salt, params, identity.name, identity.postcode)
-        email = email_tag(tag_key, salt, params, identity.email) if identity.email is not None else None
+        # Each row waits its turn for a slot (first come, first served), so an
+        # import shares the cores with signers instead of shutting them out.
+        with _tag_slot(services, patient=True):
+            person = person_tag(tag_key, salt, params, identity.name, identity.postcode)
+            email = email_tag(tag_key, salt, params, identity.email) if identity.email is not None else None
         return person, email
 
     results = []
@@ -845,9 +898,11 @@ def add_paper_signatures(services, petition, identities, progress=None):
 def _live_tags(petition_id, column, tags, chunk=500):
     found = set()
     for start in range(0, len(tags), chunk):
+        # Counted only: a pending online signature that confirms later
+        # supersedes the paper one; one that expires must not have blocked it.
         query = Signature.select(column).where(
             (Signature.petition == petition_id)
-            & (Signature.status != WITHDRAWN)
+            & (Signature.status == COUNTED)
             & column.in_(tags[start : start + chunk])
         )
         found.update(bytes(value) for (value,) in query.tuples())

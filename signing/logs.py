@@ -1,4 +1,4 @@
-"""One logging set-up for every process: the CLI, the development server, gunicorn.
+"""Address redaction for log lines; the configuration itself is in logging_setup.py.
 
 Log lines carry a level, a logger name and a message: no time stamp (the
 journal or the process supervisor adds one), never a client address. The
@@ -38,35 +38,14 @@ class RedactAddresses(logging.Filter):
 
 
 def configure(level=logging.INFO):
-    """Set up the root logger for a command-line process."""
-    logging.basicConfig(level=level, format=LOG_FORMAT)
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RedactAddresses) for f in handler.filters):
-            handler.addFilter(RedactAddresses())
+    """Set up logging for a command-line process (logging_setup.configure, the one configuration)."""
+    from .logging_setup import configure as configure_logging
+
+    configure_logging(level)
 
 
 def gunicorn_logconfig(level="INFO"):
-    """``logconfig_dict`` for gunicorn: the same format on stderr, addresses redacted,
-    gunicorn's own error log and the application's loggers alike. No access log."""
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "filters": {"redact": {"()": RedactAddresses}},
-        "formatters": {"plain": {"format": LOG_FORMAT}},
-        "handlers": {
-            "stderr": {
-                "class": "logging.StreamHandler",
-                "stream": "ext://sys.stderr",
-                "formatter": "plain",
-                "filters": ["redact"],
-            }
-        },
-        "root": {"level": level, "handlers": ["stderr"]},
-        "loggers": {
-            "gunicorn.error": {"level": level, "handlers": ["stderr"], "propagate": False},
-            # Never written: accesslog is None. Kept quiet even if someone turns it on.
-            "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
-            # peewee logs SQL with its parameters (tags, receipt digests) at DEBUG.
-            "peewee": {"level": "WARNING"},
-        },
-    }
+    """``logconfig_dict`` for gunicorn: logging_setup's one configuration. No access log."""
+    from .logging_setup import logging_config
+
+    return logging_config(level)

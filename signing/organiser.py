@@ -14,16 +14,25 @@ from flask_babel import lazy_gettext as _l
 
 from crypto.errors import InvalidIdentity
 
-from . import accounts, ledger
+from . import accounts, ledger, twofactor
 from .errors import render_error
 from .models import Organiser, Petition
-from .organiser_forms import ActionForm, LoginForm, PaperForm, PetitionForm, ShredForm, UploadForm
+from .organiser_forms import (
+    ActionForm,
+    LoginForm,
+    PaperForm,
+    PetitionForm,
+    ShredForm,
+    TwoFactorDisableForm,
+    TwoFactorEnrolForm,
+    UploadForm,
+)
 from .paper import PaperFileError, parse_paper_csv
 
 bp = Blueprint("organiser", __name__, url_prefix="/organiser")
 
 LOGIN_FAILED_MESSAGE = _l(
-    "That email address and password do not match an account, or there were too many attempts. "
+    "That email address, password and two-factor code do not match an account, or there were too many attempts. "
     "Wait 15 minutes and try again."
 )
 
@@ -83,7 +92,7 @@ def login():
     if form.validate_on_submit():
         try:
             organiser = accounts.authenticate(
-                form.email.data, form.password.data, services().clock().replace(tzinfo=None)
+                form.email.data, form.password.data, services().clock().replace(tzinfo=None), code=form.code.data
             )
         except accounts.LoginFailed:
             form.password.errors.append(LOGIN_FAILED_MESSAGE)
@@ -244,8 +253,10 @@ def paper_upload(slug):
 @login_required
 def names(slug):
     petition = managed_petition(slug)
-    before = request.args.get("before", type=int)
-    rows = ledger.display_names(petition, before, limit=100)
+    before = request.args.get("before")
+    if before is not None and not (before.isascii() and before.isdigit() and 0 < len(before) < 19):
+        abort(400)
+    rows = ledger.display_names(petition, int(before) if before else None, limit=100)
     return render_template("organiser/names.html", petition=petition, names=rows, action=ActionForm())
 
 
@@ -272,3 +283,76 @@ def shred(slug):
         return render_error(409, _l("Only a closed petition can be shredded."))
     flash(_l("The petition's key is destroyed. Its log, totals and certificate remain."))
     return redirect(url_for("organiser.petition", slug=slug))
+
+
+# --- two-factor sign-in ---------------------------------------------------------
+
+TWO_FACTOR_REFUSED_MESSAGE = _l(
+    "The password or the code is not right, or there were too many attempts. Nothing was changed."
+)
+
+
+@bp.get("/two-factor")
+@login_required
+def two_factor():
+    return render_template(
+        "organiser/two_factor.html",
+        enabled=g.organiser.totp_secret is not None,
+        remaining=accounts.remaining_recovery_codes(g.organiser),
+        disable_form=TwoFactorDisableForm(),
+    )
+
+
+@bp.route("/two-factor/enrol", methods=["GET", "POST"])
+@login_required
+def two_factor_enrol():
+    """Show a new secret; turn two-factor on once a code from it (and the password) comes back."""
+    if g.organiser.totp_secret is not None:
+        return redirect(url_for("organiser.two_factor"))
+    form = TwoFactorEnrolForm()
+    if form.validate_on_submit():
+        try:
+            codes = accounts.enable_two_factor(
+                g.organiser, form.password.data, form.secret.data, form.code.data, _naive_now()
+            )
+        except accounts.TwoFactorRefused:
+            form.code.errors.append(TWO_FACTOR_REFUSED_MESSAGE)
+        else:
+            # Other sessions of this account end; this one carries on.
+            session["epoch"] = Organiser.get_by_id(g.organiser.id).session_epoch
+            return render_template("organiser/two_factor_codes.html", codes=codes)
+    if not twofactor.valid_secret(form.secret.data):
+        form.secret.data = twofactor.new_secret()
+    status = 400 if request.method == "POST" else 200
+    page = render_template(
+        "organiser/two_factor_enrol.html",
+        form=form,
+        secret=twofactor.grouped(form.secret.data),
+        uri=twofactor.provisioning_uri(form.secret.data, g.organiser.email),
+    )
+    return page, status
+
+
+@bp.post("/two-factor/disable")
+@login_required
+def two_factor_disable():
+    form = TwoFactorDisableForm()
+    if form.validate_on_submit():
+        try:
+            accounts.disable_two_factor(g.organiser, form.password.data, form.code.data, _naive_now())
+        except accounts.TwoFactorRefused:
+            form.code.errors.append(TWO_FACTOR_REFUSED_MESSAGE)
+        else:
+            flash(_l("Two-factor sign-in is off. Only your password protects this account now."))
+            return redirect(url_for("organiser.two_factor"))
+    page = render_template(
+        "organiser/two_factor.html",
+        enabled=g.organiser.totp_secret is not None,
+        remaining=accounts.remaining_recovery_codes(g.organiser),
+        disable_form=form,
+    )
+    return page, 400
+
+
+def _naive_now():
+    return services().clock().replace(tzinfo=None)

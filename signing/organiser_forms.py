@@ -5,7 +5,7 @@ import re
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, DateField, PasswordField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, HiddenField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crypto.errors import InvalidKey
@@ -21,7 +21,9 @@ AREAS_RE = re.compile(r"[A-Za-z]{1,2}(?:\s+[A-Za-z]{1,2})*", re.ASCII)
 
 class LoginForm(FlaskForm):
     email = StringField(_l("Email address"), validators=[DataRequired(), Length(max=254), no_control_characters])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=PASSWORD_MAX_CHARS)])
+    password = PasswordField(
+        _l("Password"), validators=[DataRequired(), Length(max=PASSWORD_MAX_CHARS), no_control_characters]
+    )
     code = StringField(
         _l("Two-factor code (if you turned it on)"), validators=[Optional(), Length(max=32), no_control_characters]
     )
@@ -29,6 +31,27 @@ class LoginForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button: nothing but the CSRF token."""
+
+
+def _password_field(label):
+    return PasswordField(label, validators=[DataRequired(), Length(max=PASSWORD_MAX_CHARS), no_control_characters])
+
+
+class TwoFactorEnrolForm(FlaskForm):
+    # The secret shown on the same page, sent back with the first code it makes.
+    secret = HiddenField(validators=[DataRequired(), Length(max=64), no_control_characters])
+    password = _password_field(_l("Your password"))
+    code = StringField(
+        _l("The six-digit code your app shows now"), validators=[DataRequired(), Length(max=32), no_control_characters]
+    )
+
+
+class TwoFactorDisableForm(FlaskForm):
+    password = _password_field(_l("Your password"))
+    code = StringField(
+        _l("A code from your app, or a recovery code"),
+        validators=[DataRequired(), Length(max=32), no_control_characters],
+    )
 
 
 def valid_slug(_form, field):
@@ -56,24 +79,30 @@ def valid_contact_key(_form, field):
 
 
 class PetitionForm(FlaskForm):
-    slug = StringField(_l("Address (slug)"), validators=[DataRequired(), Length(max=64), valid_slug])
+    slug = StringField(
+        _l("Address (slug)"), validators=[DataRequired(), Length(max=64), no_control_characters, valid_slug]
+    )
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200), no_control_characters])
-    body = TextAreaField(_l("Text"), validators=[DataRequired(), Length(max=20_000)])
-    eligibility = TextAreaField(_l("Who may sign"), validators=[Optional(), Length(max=2_000)])
+    body = TextAreaField(_l("Text"), validators=[DataRequired(), Length(max=20_000), no_control_characters])
+    eligibility = TextAreaField(
+        _l("Who may sign"), validators=[Optional(), Length(max=2_000), no_control_characters]
+    )
     opens_on = DateField(_l("Opens on (optional)"), validators=[Optional()])
     closes_on = DateField(_l("Closes on (optional)"), validators=[Optional()])
     require_email = BooleanField(_l("Ask for an email address (confirmed by mail, never stored)"), default=True)
     require_postcode = BooleanField(_l("Ask for a postcode"), default=True)
     allowed_areas = StringField(
-        _l("Postcode areas allowed (empty: anywhere)"), validators=[Optional(), Length(max=200), valid_areas]
+        _l("Postcode areas allowed (empty: anywhere)"),
+        validators=[Optional(), Length(max=200), no_control_characters, valid_areas],
     )
     display_names_allowed = BooleanField(_l("Let signers choose a public display name"), default=True)
     thresholds = StringField(
-        _l("Thresholds (signature counts that matter)"), validators=[Optional(), Length(max=200), valid_thresholds]
+        _l("Thresholds (signature counts that matter)"),
+        validators=[Optional(), Length(max=200), no_control_characters, valid_thresholds],
     )
     contact_public_key = StringField(
         _l("Your contact public key (optional: offers signers “keep me informed”)"),
-        validators=[Optional(), Length(max=80), valid_contact_key],
+        validators=[Optional(), Length(max=80), no_control_characters, valid_contact_key],
     )
 
     def validate_closes_on(self, field):
@@ -114,5 +143,6 @@ class UploadForm(FlaskForm):
 
 class ShredForm(FlaskForm):
     confirm_slug = StringField(
-        _l("Type the petition's address to confirm"), validators=[DataRequired(), Length(max=64)]
+        _l("Type the petition's address to confirm"),
+        validators=[DataRequired(), Length(max=64), no_control_characters],
     )

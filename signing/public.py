@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 
 from crypto.errors import InvalidIdentity, InvalidReceipt
 
-from . import ledger
+from . import ledger, pagecache
 from .errors import render_error
 from .forms import ConfirmForm, ReceiptForm, SignForm, WithdrawForm
 from .mail import MailError
@@ -73,6 +73,7 @@ def no_store(body, status=200):
 
 
 @bp.get("/")
+@pagecache.cached
 def index():
     ledger.apply_all_schedules(services())
     petitions = [(p, ledger.current_count(p)) for p in ledger.listed_petitions()]
@@ -82,6 +83,7 @@ def index():
 
 
 @bp.get("/p/<slug>")
+@pagecache.cached
 def petition(slug):
     petition = petition_or_404(slug)
     before = request.args.get("before")
@@ -118,6 +120,7 @@ def sign(slug):
                 postcode=form.postcode.data,
                 email=form.email.data,
                 display_name=form.display_name.data,
+                contact=form.contact(),
             )
         except InvalidIdentity as error:
             getattr(form, error.field).errors.append(IDENTITY_MESSAGES[error.field])
@@ -127,6 +130,8 @@ def sign(slug):
             )
         except ledger.InvalidDisplayName:
             form.display_name.errors.append(_l("Please use printable characters only."))
+        except ledger.InvalidContact:
+            form.contact_email.errors.append(IDENTITY_MESSAGES["email"])
         except ledger.PetitionNotOpen:
             return render_error(409, CLOSED_MESSAGE)
         except MailError:

@@ -88,4 +88,5 @@ def exec_gunicorn(argv, extra_environment):
     environ.update(extra_environment)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(argv[0], argv, environ)  # noqa: S606 -- our own interpreter, fixed arguments
+    # Our own interpreter with fixed arguments (gunicorn_argv); no shell involved.
+    os.execve(argv[0], argv, environ)  # noqa: S606  # nosec B606

@@ -163,6 +163,7 @@ def app_config(instance_path, smtp_server):
     config = {
         "INSTANCE_PATH": str(instance_path),
         "PUBLISH_INTERVAL_SECONDS": 0,
+        "PAGE_CACHE_SECONDS": 0,
         "DEVELOPMENT": True,
         "TESTING": True,
         **CHEAP_ARGON2,

@@ -1,0 +1,59 @@
+"""Malformed input refused at the edge, before any view, form or query sees it (DESIGN §9).
+
+Forms check their own fields (forms.py); what is checked here is what no form
+sees: the values in the URL's path, and the kind of body a request carries.
+
+- A petition address that cannot be a slug is a 404 without a database
+  lookup (PostgreSQL refuses a NUL in a query string with an error, which
+  would otherwise be a 500).
+- A confirmation token with characters no token has is a 400 (the ledger
+  checks its exact shape); the same for any other path value carrying
+  control characters or undecodable bytes.
+- A whole number in the path that no row could have (beyond a 64-bit
+  integer, which SQLite refuses with an OverflowError) is a 404.
+- Every page takes HTML forms only: a POST whose body is JSON, text, XML
+  or anything else is a 415, and a multipart body is accepted only where
+  a file is uploaded, so a form field can never arrive as a file or a
+  number instead of text.
+"""
+
+from flask import abort, request
+
+from .forms import has_control_characters
+from .ledger import SLUG_RE
+from .uploads import UPLOAD_ENDPOINTS
+
+MAX_ROW_ID = 2**63 - 1
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded"})
+UPLOAD_TYPES = FORM_TYPES | {"multipart/form-data"}
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def check_path_values(endpoint, values):
+    if not values:
+        return
+    for name, value in values.items():
+        if isinstance(value, int):
+            if not 0 <= value <= MAX_ROW_ID:
+                abort(404)
+        elif name == "slug":
+            if not SLUG_RE.fullmatch(value):
+                abort(404)
+        elif isinstance(value, str) and (has_control_characters(value) or len(value) > 200):
+            abort(400)
+
+
+def check_body_type():
+    if request.method not in BODY_METHODS or request.endpoint is None:
+        return None
+    if not request.content_length and not request.headers.get("Transfer-Encoding") and not request.mimetype:
+        return None  # no body at all: the form's CSRF check answers it
+    allowed = UPLOAD_TYPES if request.endpoint in UPLOAD_ENDPOINTS else FORM_TYPES
+    if request.mimetype not in allowed:
+        abort(415)
+    return None
+
+
+def init_app(app):
+    app.url_value_preprocessor(check_path_values)
+    app.before_request(check_body_type)
