@@ -11,8 +11,9 @@ from crypto.normalise import DEFAULT_DOTLESS_DOMAINS
 from crypto.tags import Argon2Params
 
 from . import config as config_module
-from . import db, errors, i18n, keyring, mail, security
+from . import db, errors, i18n, inputs, keyring, logging_setup, mail, ratelimit, security, serving
 from .ledger import Services
+from .throttle import TagThrottle
 from .uploads import InMemoryRequest
 
 
@@ -32,6 +33,7 @@ def create_app(config=None):
     app = Flask(__name__, instance_path=settings["INSTANCE_PATH"], template_folder=_template_folder())
     app.request_class = InMemoryRequest
     app.config.update(settings)
+    logging_setup.init_app(app)
 
     keys = keyring.load(app.config["MASTER_KEY_FILE"], app.config["LOG_KEY_FILE"])
     app.config["SECRET_KEY"] = derive_subkey(keys.master_key, "web-session")
@@ -54,6 +56,7 @@ def create_app(config=None):
         mailer=mail.from_config(app.config),
         confirm_ttl=timedelta(seconds=app.config["CONFIRM_TOKEN_TTL_SECONDS"]),
         resend_interval=timedelta(seconds=app.config["CONFIRM_RESEND_SECONDS"]),
+        throttle=TagThrottle(app.config["TAG_CONCURRENCY"] or serving.cpu_count(), app.config["TAG_WAIT_SECONDS"]),
     )
 
     if app.config["PROXY_COUNT"]:
@@ -65,6 +68,9 @@ def create_app(config=None):
 
     db.init_app(app)
     i18n.init_app(app)
+    # Before CSRF and forms: a refused request costs nothing further.
+    ratelimit.init_app(app)
+    inputs.init_app(app)
     security.init_app(app)
     errors.init_app(app)
 

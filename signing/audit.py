@@ -11,24 +11,22 @@ from flask import Blueprint, Response, abort, current_app, request, stream_with_
 
 from crypto.audit import BUNDLE_FORMAT
 
-from . import logstore
-from .ledger import public_petition
+from . import logstore, web
+from .web import cacheable, services
 
 bp = Blueprint("audit", __name__)
 
 MAX_LEAVES_PER_PAGE = 1000
+AUDIT_MAX_AGE_SECONDS = 10
 _MAX_INDEX = 2**53  # beyond any real log; keeps numbers exact in JSON
 
 
 def keyring():
-    return current_app.extensions["countersign"].keyring
+    return services().keyring
 
 
 def petition_or_404(slug):
-    petition = public_petition(current_app.extensions["countersign"], slug)
-    if petition is None:
-        abort(404, description=f"no petition {slug!r}")
-    return petition
+    return web.petition_or_404(slug, description=f"no petition {slug!r}")
 
 
 def int_arg(name, minimum=0):
@@ -44,9 +42,7 @@ def int_arg(name, minimum=0):
 
 
 def public(payload):
-    response = current_app.json.response(payload)
-    response.headers["Cache-Control"] = "public, max-age=10"
-    return response
+    return cacheable(current_app.json.response(payload), AUDIT_MAX_AGE_SECONDS)
 
 
 def key_document():
@@ -154,5 +150,4 @@ def bundle(slug):
     petition = petition_or_404(slug)
     response = Response(stream_with_context(bundle_lines(petition)), mimetype="application/x-ndjson")
     response.headers["Content-Disposition"] = f'attachment; filename="{slug}-bundle.jsonl"'
-    response.headers["Cache-Control"] = "public, max-age=10"
-    return response
+    return cacheable(response, AUDIT_MAX_AGE_SECONDS)

@@ -16,7 +16,19 @@ from werkzeug.serving import WSGIRequestHandler, run_simple
 from crypto import sealed
 from crypto.errors import CryptoError
 
-from . import accounts, calibration, contacts, create_app, db, keyring, ledger, logs, migrations, paper, serving
+from . import (
+    accounts,
+    calibration,
+    contacts,
+    create_app,
+    db,
+    keyring,
+    ledger,
+    logging_setup,
+    migrations,
+    paper,
+    serving,
+)
 from . import config as config_module
 from .models import DRAFT, OPEN, Petition
 
@@ -83,7 +95,7 @@ def initialise(settings):
 @click.group()
 def main():
     """Countersign: petitions that count people without recording who they are."""
-    logs.configure(logging.INFO)
+    logging_setup.configure(logging.INFO)
 
 
 @main.command()
@@ -264,6 +276,23 @@ def organiser_add(email, operator, password):
         except accounts.AccountError as error:
             fail(str(error))
         click.echo(f"organiser {accounts.normalise_email(email)} added" + (" (operator)" if operator else ""))
+
+
+@organiser.command("totp-reset")
+@click.argument("email")
+def organiser_totp_reset(email):
+    """Turn two-factor sign-in off for an organiser who lost their app and codes (and unlock the account).
+
+    Check who is asking by some other channel first: this is exactly what
+    someone who stole the password would ask for.
+    """
+    with app_context():
+        if not accounts.reset_two_factor(email):
+            fail(f"no organiser {accounts.normalise_email(email)}")
+        click.echo(
+            f"two-factor sign-in is off for {accounts.normalise_email(email)}; "
+            "their sessions have ended and they can log in with the password alone"
+        )
 
 
 @main.command("import")

@@ -7,6 +7,8 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from .throttle import BUSY_RETRY_AFTER_SECONDS, TagsBusy
+
 log = logging.getLogger("countersign")
 
 MESSAGES = {
@@ -16,6 +18,7 @@ MESSAGES = {
     405: (_l("Method not allowed"), _l("This page cannot be used that way.")),
     409: (_l("Not possible now"), _l("This cannot be done in the petition's current state.")),
     413: (_l("Too large"), _l("What you sent is larger than this service accepts.")),
+    415: (_l("Not a form"), _l("This page accepts only forms sent from this site's own pages.")),
     429: (_l("Too many requests"), _l("Please wait a little and try again.")),
     500: (_l("Something went wrong"), _l("Nothing you sent was kept. Please try again later.")),
     503: (_l("Busy"), _l("The service is busy. Please try again in a moment.")),
@@ -45,6 +48,12 @@ def init_app(app):
             ),
             _l("Form expired"),
         )
+
+    @app.errorhandler(TagsBusy)
+    def _busy(_error):
+        # Every Argon2id slot stayed taken: nothing was computed or stored.
+        body, status = render_error(503)
+        return body, status, {"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)}
 
     @app.errorhandler(HTTPException)
     def _http(error):

@@ -6,9 +6,11 @@ sees: the values in the URL's path, and the kind of body a request carries.
 - A petition address that cannot be a slug is a 404 without a database
   lookup (PostgreSQL refuses a NUL in a query string with an error, which
   would otherwise be a 500).
-- A confirmation token with characters no token has is a 400 (the ledger
-  checks its exact shape); the same for any other path value carrying
-  control characters or undecodable bytes.
+- A confirmation token is left to ``ledger.token_digest``, which refuses
+  anything but 43 base64url characters (control characters, undecodable
+  bytes, NULs included) before any lookup, with a page that explains
+  links. Any other text in a path with control characters or undecodable
+  bytes is a 400.
 - A whole number in the path that no row could have (beyond a 64-bit
   integer, which SQLite refuses with an OverflowError) is a 404.
 - Every page takes HTML forms only: a POST whose body is JSON, text, XML
@@ -39,6 +41,8 @@ def check_path_values(endpoint, values):
         elif name == "slug":
             if not SLUG_RE.fullmatch(value):
                 abort(404)
+        elif name == "token":
+            continue
         elif isinstance(value, str) and (has_control_characters(value) or len(value) > 200):
             abort(400)
 

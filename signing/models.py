@@ -45,7 +45,9 @@ class Organiser(BaseModel):
     is_operator = BooleanField(default=False)
     failed_logins = IntegerField(default=0)
     locked_until = DateTimeField(null=True)
-    # Base32 TOTP secret when two-factor is on; recovery codes as JSON list of hashes.
+    # Base32 TOTP secret when two-factor is on; beside it, as JSON, the SHA-256
+    # digests of the unused recovery codes and the last TOTP step accepted
+    # (signing/twofactor.py).
     totp_secret = CharField(max_length=64, null=True)
     recovery_codes = TextField(null=True)
     # Bumped at password change or "log out everywhere"; sessions carry it.

@@ -28,6 +28,7 @@ from .organiser_forms import (
     UploadForm,
 )
 from .paper import PaperFileError, parse_paper_csv
+from .web import services
 
 bp = Blueprint("organiser", __name__, url_prefix="/organiser")
 
@@ -43,10 +44,6 @@ STATUS_LABELS = {
     "closed": _l("closed"),
     "shredded": _l("closed, key shredded"),
 }
-
-
-def services():
-    return current_app.extensions["countersign"]
 
 
 @bp.app_context_processor

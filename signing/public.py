@@ -17,6 +17,7 @@ from . import ledger, pagecache
 from .errors import render_error
 from .forms import ConfirmForm, ReceiptForm, SignForm, WithdrawForm
 from .mail import MailError
+from .web import no_store, petition_or_404, services
 
 bp = Blueprint("public", __name__)
 
@@ -53,23 +54,6 @@ TOKEN_MESSAGES = {
         _l("This confirmation link has expired, so the signature was not counted. Please sign again for a new link."),
     ),
 }
-
-
-def services():
-    return current_app.extensions["countersign"]
-
-
-def petition_or_404(slug):
-    petition = ledger.public_petition(services(), slug)
-    if petition is None:
-        abort(404)
-    return petition
-
-
-def no_store(body, status=200):
-    response = make_response(body, status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 @bp.get("/")

@@ -7,33 +7,25 @@ from flask import Blueprint, abort, current_app, make_response, render_template
 
 from . import ledger
 from .totals import totals as compute_totals
+from .web import cacheable, petition_or_404, services
 
 bp = Blueprint("results", __name__)
 
 
-def services():
-    return current_app.extensions["countersign"]
+RESULTS_MAX_AGE_SECONDS = 60
 
 
-def petition_or_404(slug):
-    petition = ledger.public_petition(services(), slug)
-    if petition is None:
-        abort(404)
-    return petition
-
-
-def cacheable(body, mimetype="text/html"):
+def published(body, mimetype="text/html"):
     response = make_response(body)
     response.mimetype = mimetype
-    response.headers["Cache-Control"] = "public, max-age=60"
-    return response
+    return cacheable(response, RESULTS_MAX_AGE_SECONDS)
 
 
 @bp.get("/p/<slug>/totals")
 def totals(slug):
     petition = petition_or_404(slug)
     figures = compute_totals(petition, current_app.config["SMALL_CELL_THRESHOLD"])
-    return cacheable(render_template("results/totals.html", petition=petition, totals=figures))
+    return published(render_template("results/totals.html", petition=petition, totals=figures))
 
 
 @bp.get("/p/<slug>/totals.csv")
@@ -53,7 +45,7 @@ def totals_csv(slug):
         for cell in breakdown.cells:
             shown = {"shown": cell.value, "fewer_than": fewer}.get(cell.state, "withheld")
             writer.writerow([table, cell.label, shown])
-    response = cacheable(out.getvalue(), "text/csv")
+    response = published(out.getvalue(), "text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{petition.slug}-totals.csv"'
     return response
 
@@ -65,4 +57,4 @@ def certificate(slug):
         figures = ledger.certificate(services(), petition)
     except ledger.PetitionNotClosed:
         abort(404)
-    return cacheable(render_template("results/certificate.html", certificate=figures))
+    return published(render_template("results/certificate.html", certificate=figures))

@@ -27,6 +27,11 @@ from signing import create_app, db, keyring, ledger
 from signing.models import ALL_MODELS
 
 CHEAP_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 8, "ARGON2_PARALLELISM": 1}
+# Limits still checked on every request, but far above what any test sends;
+# tests/app/test_ratelimit.py lowers them to reach a 429.
+GENEROUS_RATE_LIMITS = {
+    f"RATE_LIMIT_{name}": "10000/minute" for name in ("SIGN", "CONFIRM", "RECEIPT", "WITHDRAW", "LOGIN")
+}
 POSTGRES_URL = os.environ.get("COUNTERSIGN_TEST_DATABASE_URL", "")
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 PUBLIC_URL = "https://petitions.example.org"
@@ -167,6 +172,7 @@ def app_config(instance_path, smtp_server):
         "DEVELOPMENT": True,
         "TESTING": True,
         **CHEAP_ARGON2,
+        **GENEROUS_RATE_LIMITS,
         **mail_config(smtp_server),
     }
     if POSTGRES_URL:
@@ -348,11 +354,12 @@ def captured_logs(caplog, capfd):
     return (caplog.text + "".join(capfd.readouterr())).encode("utf-8")
 
 
-def assert_no_trace(instance_path, logs, signers, secrets=()):
-    """No spelling of any signer's identity, and no secret (receipt code,
-    confirmation token), in ``logs`` or in any byte of the instance folder:
-    the SQLite database, its WAL and shared memory, the keys."""
+def assert_no_trace(instance_path, logs, signers, secrets=(), addresses=()):
+    """No spelling of any signer's identity, no secret (receipt code,
+    confirmation token) and no client address, in ``logs`` or in any byte of
+    the instance folder: the SQLite database, its WAL and shared memory, the keys."""
     needles = set().union(*(forms_of(signer) for signer in signers))
+    needles.update(address.encode(encoding) for address in addresses for encoding in ("utf-8", "utf-16-le"))
     secrets = [secret.encode() for secret in secrets]
     for needle in needles:
         assert needle not in logs, f"{needle!r} in the logs"

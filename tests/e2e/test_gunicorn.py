@@ -72,6 +72,8 @@ class Server:
             "SIGNING_ARGON2_MEMORY_KIB": "8",
             "SIGNING_PUBLISH_INTERVAL_SECONDS": "0",
             "SIGNING_DEVELOPMENT": "true",
+            # Hundreds of signatures from one loopback address, on purpose.
+            "SIGNING_RATE_LIMITS_ENABLED": "false",
         }
         self.listener = socket.create_server(("127.0.0.1", 0), backlog=256)
         self.port = self.listener.getsockname()[1]
