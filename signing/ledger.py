@@ -81,22 +81,18 @@ class Services:
 
 
 class LedgerError(Exception):
-    """A request the rules refuse; ``code`` picks the message shown."""
-
-    code = "refused"
+    """A request the rules refuse; each subclass is one reason, shown by the caller in its own words."""
 
 
 class PetitionNotOpen(LedgerError):
-    code = "not_open"
+    """The petition does not take signatures now (draft, closed or shredded)."""
 
 
 class PostcodeNotEligible(LedgerError):
-    code = "postcode_not_eligible"
     field = "postcode"
 
 
 class InvalidDisplayName(LedgerError):
-    code = "display_name"
     field = "display_name"
 
 
@@ -105,27 +101,25 @@ class InvalidContact(LedgerError):
 
 
 class UnknownReceipt(LedgerError):
-    code = "unknown_receipt"
+    """No signature on this petition has that receipt."""
 
 
 class InvalidPetition(LedgerError):
-    code = "invalid_petition"
+    """A petition's settings break a rule (for example its slug)."""
 
 
 class MalformedToken(LedgerError):
     """Not shaped like a confirmation token at all (refused before any lookup)."""
 
-    code = "malformed_token"
 
 
 class UnknownToken(LedgerError):
     """No pending signature has this token: never issued, replaced, or already used."""
 
-    code = "unknown_token"
 
 
 class ExpiredToken(LedgerError):
-    code = "expired_token"
+    """The confirmation link was valid but is too old."""
 
 
 # --- petitions --------------------------------------------------------------
@@ -756,11 +750,11 @@ def _optional_bytes(value):
 
 
 class PetitionNotClosed(LedgerError):
-    code = "not_closed"
+    """Only a closed petition can be shredded or certified."""
 
 
 class ConcurrentImport(LedgerError):
-    code = "concurrent_import"
+    """Another import added the same people at the same moment; nothing was added."""
 
 
 POLICY_FIELDS = ("require_email", "require_postcode", "allowed_areas", "display_names_allowed")

@@ -47,7 +47,7 @@ def clean_text(text):
     text = redact(text)
     text = _EMAIL_RE.sub("[email]", text)
     text = _RECEIPT_RE.sub("[receipt]", text)
-    return _TOKEN_PATH_RE.sub(r"\1[token]", text)
+    return _TOKEN_PATH_RE.sub("\\1…", text)  # as cli.redact_tokens writes it
 
 
 def _withhold(record, reason):
