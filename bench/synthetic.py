@@ -52,6 +52,7 @@ def app_for(instance, database_url, **overrides):
         "PUBLISH_INTERVAL_SECONDS": 3600,
         "PAGE_CACHE_SECONDS": 0,  # measure the real work, not the cache
         "WTF_CSRF_ENABLED": False,
+        "RATE_LIMITS_ENABLED": False,
         "DEVELOPMENT": True,
     }
     config.update(overrides)

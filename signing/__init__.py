@@ -42,6 +42,10 @@ def create_app(config=None):
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=not app.config["DEVELOPMENT"],
         PERMANENT_SESSION_LIFETIME=timedelta(hours=2),
+        # The cookie goes out only when the session changes (organiser pages
+        # touch it on every request), never on a public page or a static file
+        # that a shared cache may keep and hand to someone else.
+        SESSION_REFRESH_EACH_REQUEST=False,
         WTF_CSRF_TIME_LIMIT=2 * 3600,
     )
     app.extensions["countersign"] = Services(

@@ -42,6 +42,14 @@ DEMO_PETITION = {
         "rejects duplicates and can be audited, without publishing who signed."
     ),
     "eligibility": "Anyone who lives, works or studies in the council's area may sign.",
+    "title_zh": "讓市議會的網上請願可以安全聯署",
+    "body_zh": (
+        "市議會的網上請願網站會列出每一位聯署人的姓名。受到外國政府監視或騷擾的人無法公開聯署，"
+        "他們的聲音因此沒有被計算在內。\n\n"
+        "我們要求市議會接受經由另一類服務收集的聯署：這類服務會計算每一個聯署、拒絕重複聯署，"
+        "並且可供審核，但不會公開誰曾經聯署。"
+    ),
+    "eligibility_zh": "任何在市議會轄區內居住、工作或讀書的人士均可聯署。",
 }
 
 

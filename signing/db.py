@@ -37,11 +37,14 @@ class SchemaMissingError(RuntimeError):
 # new connection forks a server process (about 5 ms here), more than a whole
 # petition page costs. Idle ones are dropped after stale_timeout seconds.
 POSTGRES_POOL = {"max_connections": 32, "stale_timeout": 300, "timeout": 10}
+SQLITE_POOL = {"max_connections": 32, "stale_timeout": 300, "timeout": 10, "check_same_thread": False}
 
 
 def open_database(url):
     """Bind the proxy to the database at ``url`` and return it."""
-    if url.startswith("sqlite"):
+    if url.startswith("sqlite:///"):
+        db = connect(url.replace("sqlite://", "sqlite+pool://", 1), pragmas=SQLITE_PRAGMAS, **SQLITE_POOL)
+    elif url.startswith("sqlite"):
         db = connect(url, pragmas=SQLITE_PRAGMAS)
     elif url.startswith(("postgresql://", "postgres://")):
         db = connect(url.replace("://", "+pool://", 1), **POSTGRES_POOL)

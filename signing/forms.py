@@ -13,6 +13,16 @@ from .ledger import DISPLAY_NAME_MAX_CHARS
 RECEIPT_MAX_CHARS = 100
 
 
+# WTForms' own messages are English only (WTF_I18N_ENABLED is off, see
+# signing/i18n.py): every validator here carries a message of ours instead.
+REQUIRED = _l("Please fill in this field.")
+
+
+def at_most(chars):
+    """Length(max=chars), its message in the reader's language."""
+    return Length(max=chars, message=_l("Please use at most %(max)d characters."))
+
+
 def has_control_characters(value):
     """True if ``value`` has a control character (C0 but tab and line breaks, DEL, C1),
     a surrogate, a noncharacter, or U+FFFD (what undecodable bytes are read as)."""
@@ -42,17 +52,17 @@ def no_control_characters(_form, field):
 class SignForm(FlaskForm):
     name = StringField(
         _l("Full name"),
-        validators=[DataRequired(_l("Please enter your name.")), Length(max=NAME_MAX_CHARS), no_control_characters],
+        validators=[DataRequired(_l("Please enter your name.")), at_most(NAME_MAX_CHARS), no_control_characters],
     )
     postcode = StringField(
-        _l("Postcode"), validators=[Optional(), Length(max=POSTCODE_MAX_CHARS), no_control_characters]
+        _l("Postcode"), validators=[Optional(), at_most(POSTCODE_MAX_CHARS), no_control_characters]
     )
     email = StringField(
-        _l("Email address"), validators=[Optional(), Length(max=EMAIL_MAX_CHARS), no_control_characters]
+        _l("Email address"), validators=[Optional(), at_most(EMAIL_MAX_CHARS), no_control_characters]
     )
     display_name = StringField(
         _l("Public display name (optional)"),
-        validators=[Optional(), Length(max=DISPLAY_NAME_MAX_CHARS), no_control_characters],
+        validators=[Optional(), at_most(DISPLAY_NAME_MAX_CHARS), no_control_characters],
     )
     eligible = BooleanField(
         _l("I confirm that I am eligible to sign this petition."),
@@ -61,7 +71,7 @@ class SignForm(FlaskForm):
     keep_informed = BooleanField(_l("Keep me informed about this petition"))
     contact_email = StringField(
         _l("Email address for news (optional)"),
-        validators=[Optional(), Length(max=EMAIL_MAX_CHARS), no_control_characters],
+        validators=[Optional(), at_most(EMAIL_MAX_CHARS), no_control_characters],
     )
 
     def contact(self):
@@ -87,14 +97,14 @@ class ReceiptForm(FlaskForm):
         _l("Receipt code"),
         validators=[
             DataRequired(_l("Please enter your receipt code.")),
-            Length(max=RECEIPT_MAX_CHARS),
+            at_most(RECEIPT_MAX_CHARS),
             no_control_characters,
         ],
     )
 
 
 class WithdrawForm(ReceiptForm):
-    receipt = HiddenField(validators=[DataRequired(), Length(max=RECEIPT_MAX_CHARS), no_control_characters])
+    receipt = HiddenField(validators=[DataRequired(REQUIRED), at_most(RECEIPT_MAX_CHARS), no_control_characters])
     confirm = BooleanField(
         _l("Yes, withdraw my signature."),
         validators=[InputRequired(_l("Please tick the box to confirm the withdrawal."))],

@@ -17,10 +17,17 @@ sees: the values in the URL's path, and the kind of body a request carries.
   or anything else is a 415, and a multipart body is accepted only where
   a file is uploaded, so a form field can never arrive as a file or a
   number instead of text.
+- A form body with bytes that are not UTF-8 is a 400. (Werkzeug would keep
+  them as literal "%FF" text, which a form could not tell from what a person
+  typed.)
 """
 
-from flask import abort, request
+from urllib.parse import unquote_to_bytes
 
+from flask import abort, request
+from flask_babel import lazy_gettext as _l
+
+from .errors import render_error
 from .forms import has_control_characters
 from .ledger import SLUG_RE
 from .uploads import UPLOAD_ENDPOINTS
@@ -55,7 +62,24 @@ def check_body_type():
     allowed = UPLOAD_TYPES if request.endpoint in UPLOAD_ENDPOINTS else FORM_TYPES
     if request.mimetype not in allowed:
         abort(415)
+    # Read once (within MAX_CONTENT_LENGTH, else 413); the form is parsed from this copy.
+    if request.mimetype in FORM_TYPES and not utf8_form(request.get_data(cache=True)):
+        return render_error(400, UNDECODABLE_MESSAGE)
     return None
+
+
+UNDECODABLE_MESSAGE = _l("This form contains characters that cannot be accepted. Please check what you typed.")
+
+
+def utf8_form(body):
+    """True if every name and value of an urlencoded ``body`` is UTF-8 once unescaped."""
+    for part in body.split(b"&"):
+        for piece in part.split(b"=", 1):
+            try:
+                unquote_to_bytes(piece.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                return False
+    return True
 
 
 def init_app(app):

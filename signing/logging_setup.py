@@ -59,13 +59,14 @@ def _withhold(record, reason):
 
 def scrub(record):
     """Clean ``record`` in place; False if it had to be withheld whole. Idempotent."""
+    # Checked every time: ``extra=`` attributes arrive after the record is created.
+    if any(name in record.__dict__ for name in _CLIENT_ATTRIBUTES):
+        return _withhold(record, "it carried request details")
     kept = getattr(record, _SCRUBBED, None)
     if kept is not None:
         return kept
     if record.name.split(".")[0] == "peewee" and record.levelno < logging.WARNING:
         return _withhold(record, "SQL with its parameters")
-    if any(name in record.__dict__ for name in _CLIENT_ATTRIBUTES):
-        return _withhold(record, "it carried request details")
     try:
         message = record.getMessage()
     except Exception:  # a malformed call; never let logging itself fail a request
@@ -145,14 +146,14 @@ def configure(level=logging.INFO):
     """Set up logging for a command-line process.
 
     Where the process has handlers already (an embedding host, pytest), they
-    are kept and given the filter rather than replaced.
+    and the root level are kept (as logging.basicConfig would), and the
+    handlers are given the filter.
     """
     install()
     root = logging.getLogger()
     if not root.handlers:
         logging.config.dictConfig(logging_config(level))
         return
-    root.setLevel(level)
     logging.getLogger("peewee").setLevel(logging.WARNING)
     for handler in root.handlers:
         if not any(isinstance(f, PrivacyFilter) for f in handler.filters):

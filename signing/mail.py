@@ -23,6 +23,8 @@ from flask import has_request_context, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
+from .i18n import localised
+
 log = logging.getLogger("countersign.mail")
 
 BACKENDS = ("smtp", "console")
@@ -146,7 +148,7 @@ class Mailer:
             context[name] = self.link(endpoint, **values)
         message = Message(
             to=to,
-            subject=str(SUBJECTS[kind] % {"title": petition.title}),
+            subject=str(SUBJECTS[kind] % {"title": localised(petition, "title")}),
             body=render_template(f"mail/{kind}.txt", petition=petition, **context),
             language=str(get_locale() or "en"),
         )

@@ -30,8 +30,8 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from peewee import fn
-from playhouse.migrate import SchemaMigrator
+from peewee import CharField, TextField, fn
+from playhouse.migrate import SchemaMigrator, migrate
 
 from . import db
 from .db import database
@@ -49,7 +49,17 @@ class Step:
     apply: Callable[[SchemaMigrator], None]
 
 
-STEPS: list[Step] = []
+def add_petition_chinese_text(migrator):
+    migrate(
+        migrator.add_column("petition", "title_zh", CharField(max_length=200, default="")),
+        migrator.add_column("petition", "body_zh", TextField(default="")),
+        migrator.add_column("petition", "eligibility_zh", TextField(default="")),
+    )
+
+
+STEPS: list[Step] = [
+    Step(2, "petition.title_zh, body_zh, eligibility_zh (Traditional Chinese text)", add_petition_chinese_text),
+]
 
 
 class SchemaVersionError(RuntimeError):

@@ -60,6 +60,11 @@ class Petition(BaseModel):
     title = CharField(max_length=200)
     body = TextField()
     eligibility = TextField(default="")
+    # The same three in Traditional Chinese, optional: shown to readers whose
+    # language is zh_Hant when not empty (signing/i18n.py, localised).
+    title_zh = CharField(max_length=200, default="")
+    body_zh = TextField(default="")
+    eligibility_zh = TextField(default="")
     status = CharField(max_length=16, default=DRAFT)
     opens_on = DateField(null=True)
     closes_on = DateField(null=True)
@@ -209,6 +214,6 @@ class SchemaVersion(BaseModel):
     version = IntegerField()
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 ALL_MODELS = [Petition, Organiser, Signature, Leaf, Node, TreeHead, SealedContact, SchemaVersion]

@@ -38,6 +38,12 @@ LOGIN_FAILED_MESSAGE = _l(
 )
 
 
+PAPER_FIELD_MESSAGES = {
+    "name": _l("Check the name: it is empty or has no letters."),
+    "postcode": _l("Check the postcode: it is not a valid UK postcode."),
+    "email": _l("Check the email address: it is not valid."),
+}
+
 STATUS_LABELS = {
     "draft": _l("draft"),
     "open": _l("open"),
@@ -205,7 +211,7 @@ def paper_one(slug):
     petition = managed_petition(slug)
     form = PaperForm()
     if not form.validate_on_submit():
-        return _paper_result_page(petition, errors=[(0, " ".join(sum(form.errors.values(), [])))], status=400)
+        return _paper_result_page(petition, errors=[(0, " ".join(map(str, sum(form.errors.values(), []))))], status=400)
     try:
         identity = ledger.canonical_identity(
             services(),
@@ -217,7 +223,7 @@ def paper_one(slug):
         )
         result = ledger.add_paper_signatures(services(), petition, [identity])
     except InvalidIdentity as error:
-        return _paper_result_page(petition, errors=[(0, _l("Check the %(field)s.", field=error.field))], status=400)
+        return _paper_result_page(petition, errors=[(0, PAPER_FIELD_MESSAGES[error.field])], status=400)
     except ledger.PostcodeNotEligible as error:
         return _paper_result_page(
             petition, errors=[(0, _l("Outside the areas %(areas)s.", areas=str(error)))], status=400
@@ -233,7 +239,7 @@ def paper_upload(slug):
     petition = managed_petition(slug)
     form = UploadForm()
     if not form.validate_on_submit():
-        return _paper_result_page(petition, errors=[(0, " ".join(sum(form.errors.values(), [])))], status=400)
+        return _paper_result_page(petition, errors=[(0, " ".join(map(str, sum(form.errors.values(), []))))], status=400)
     if not petition.accepts_signatures:
         return render_error(409, _l("Paper signatures can be added only while the petition is open."))
     try:

@@ -6,26 +6,26 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DateField, HiddenField, PasswordField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Optional, ValidationError
 
 from crypto.errors import InvalidKey
 from crypto.normalise import EMAIL_MAX_CHARS, NAME_MAX_CHARS, POSTCODE_MAX_CHARS
 from crypto.sealed import parse_public_key
 
 from .accounts import PASSWORD_MAX_CHARS
-from .forms import no_control_characters
+from .forms import REQUIRED, at_most, no_control_characters
 from .ledger import SLUG_RE
 
 AREAS_RE = re.compile(r"[A-Za-z]{1,2}(?:\s+[A-Za-z]{1,2})*", re.ASCII)
 
 
 class LoginForm(FlaskForm):
-    email = StringField(_l("Email address"), validators=[DataRequired(), Length(max=254), no_control_characters])
+    email = StringField(_l("Email address"), validators=[DataRequired(REQUIRED), at_most(254), no_control_characters])
     password = PasswordField(
-        _l("Password"), validators=[DataRequired(), Length(max=PASSWORD_MAX_CHARS), no_control_characters]
+        _l("Password"), validators=[DataRequired(REQUIRED), at_most(PASSWORD_MAX_CHARS), no_control_characters]
     )
     code = StringField(
-        _l("Two-factor code (if you turned it on)"), validators=[Optional(), Length(max=32), no_control_characters]
+        _l("Two-factor code (if you turned it on)"), validators=[Optional(), at_most(32), no_control_characters]
     )
 
 
@@ -34,15 +34,16 @@ class ActionForm(FlaskForm):
 
 
 def _password_field(label):
-    return PasswordField(label, validators=[DataRequired(), Length(max=PASSWORD_MAX_CHARS), no_control_characters])
+    return PasswordField(label, validators=[DataRequired(REQUIRED), at_most(PASSWORD_MAX_CHARS), no_control_characters])
 
 
 class TwoFactorEnrolForm(FlaskForm):
     # The secret shown on the same page, sent back with the first code it makes.
-    secret = HiddenField(validators=[DataRequired(), Length(max=64), no_control_characters])
+    secret = HiddenField(validators=[DataRequired(REQUIRED), at_most(64), no_control_characters])
     password = _password_field(_l("Your password"))
     code = StringField(
-        _l("The six-digit code your app shows now"), validators=[DataRequired(), Length(max=32), no_control_characters]
+        _l("The six-digit code your app shows now"),
+        validators=[DataRequired(REQUIRED), at_most(32), no_control_characters],
     )
 
 
@@ -50,7 +51,7 @@ class TwoFactorDisableForm(FlaskForm):
     password = _password_field(_l("Your password"))
     code = StringField(
         _l("A code from your app, or a recovery code"),
-        validators=[DataRequired(), Length(max=32), no_control_characters],
+        validators=[DataRequired(REQUIRED), at_most(32), no_control_characters],
     )
 
 
@@ -78,31 +79,51 @@ def valid_contact_key(_form, field):
             raise ValidationError(_l("Paste the 64-character public key printed by signing keys organiser.")) from None
 
 
+class DayField(DateField):
+    """A date as a date input sends it (2026-06-30); its error in the reader's language."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(_l("Please enter a date like 2026-06-30.")) from None
+
+
 class PetitionForm(FlaskForm):
     slug = StringField(
-        _l("Address (slug)"), validators=[DataRequired(), Length(max=64), no_control_characters, valid_slug]
+        _l("Address (slug)"), validators=[DataRequired(REQUIRED), at_most(64), no_control_characters, valid_slug]
     )
-    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200), no_control_characters])
-    body = TextAreaField(_l("Text"), validators=[DataRequired(), Length(max=20_000), no_control_characters])
+    title = StringField(_l("Title"), validators=[DataRequired(REQUIRED), at_most(200), no_control_characters])
+    body = TextAreaField(_l("Text"), validators=[DataRequired(REQUIRED), at_most(20_000), no_control_characters])
     eligibility = TextAreaField(
-        _l("Who may sign"), validators=[Optional(), Length(max=2_000), no_control_characters]
+        _l("Who may sign"), validators=[Optional(), at_most(2_000), no_control_characters]
     )
-    opens_on = DateField(_l("Opens on (optional)"), validators=[Optional()])
-    closes_on = DateField(_l("Closes on (optional)"), validators=[Optional()])
+    # The same text for readers of Traditional Chinese; empty shows them the English.
+    title_zh = StringField(
+        _l("Title in Traditional Chinese"), validators=[Optional(), at_most(200), no_control_characters]
+    )
+    body_zh = TextAreaField(
+        _l("Text in Traditional Chinese"), validators=[Optional(), at_most(20_000), no_control_characters]
+    )
+    eligibility_zh = TextAreaField(
+        _l("Who may sign, in Traditional Chinese"), validators=[Optional(), at_most(2_000), no_control_characters]
+    )
+    opens_on = DayField(_l("Opens on (optional)"), validators=[Optional()])
+    closes_on = DayField(_l("Closes on (optional)"), validators=[Optional()])
     require_email = BooleanField(_l("Ask for an email address (confirmed by mail, never stored)"), default=True)
     require_postcode = BooleanField(_l("Ask for a postcode"), default=True)
     allowed_areas = StringField(
         _l("Postcode areas allowed (empty: anywhere)"),
-        validators=[Optional(), Length(max=200), no_control_characters, valid_areas],
+        validators=[Optional(), at_most(200), no_control_characters, valid_areas],
     )
     display_names_allowed = BooleanField(_l("Let signers choose a public display name"), default=True)
     thresholds = StringField(
         _l("Thresholds (signature counts that matter)"),
-        validators=[Optional(), Length(max=200), no_control_characters, valid_thresholds],
+        validators=[Optional(), at_most(200), no_control_characters, valid_thresholds],
     )
     contact_public_key = StringField(
         _l("Your contact public key (optional: offers signers “keep me informed”)"),
-        validators=[Optional(), Length(max=80), no_control_characters, valid_contact_key],
+        validators=[Optional(), at_most(80), no_control_characters, valid_contact_key],
     )
 
     def validate_closes_on(self, field):
@@ -114,6 +135,9 @@ class PetitionForm(FlaskForm):
             "title": self.title.data.strip(),
             "body": self.body.data.replace("\r\n", "\n").strip(),
             "eligibility": (self.eligibility.data or "").strip(),
+            "title_zh": (self.title_zh.data or "").strip(),
+            "body_zh": (self.body_zh.data or "").replace("\r\n", "\n").strip(),
+            "eligibility_zh": (self.eligibility_zh.data or "").strip(),
             "opens_on": self.opens_on.data,
             "closes_on": self.closes_on.data,
             "require_email": self.require_email.data,
@@ -128,12 +152,12 @@ class PetitionForm(FlaskForm):
 
 
 class PaperForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=NAME_MAX_CHARS), no_control_characters])
+    name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), at_most(NAME_MAX_CHARS), no_control_characters])
     postcode = StringField(
-        _l("Postcode"), validators=[Optional(), Length(max=POSTCODE_MAX_CHARS), no_control_characters]
+        _l("Postcode"), validators=[Optional(), at_most(POSTCODE_MAX_CHARS), no_control_characters]
     )
     email = StringField(
-        _l("Email address (if written)"), validators=[Optional(), Length(max=EMAIL_MAX_CHARS), no_control_characters]
+        _l("Email address (if written)"), validators=[Optional(), at_most(EMAIL_MAX_CHARS), no_control_characters]
     )
 
 
@@ -144,5 +168,5 @@ class UploadForm(FlaskForm):
 class ShredForm(FlaskForm):
     confirm_slug = StringField(
         _l("Type the petition's address to confirm"),
-        validators=[DataRequired(), Length(max=64), no_control_characters],
+        validators=[DataRequired(REQUIRED), at_most(64), no_control_characters],
     )

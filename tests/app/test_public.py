@@ -150,8 +150,8 @@ def test_missing_or_wrong_csrf_token_is_refused(browser, petition, token, expect
         ({"email": "ann,bob@example.org"}, "valid email address"),
         ({"email": "<ann@example.org>"}, "valid email address"),
         ({"name": "!!!"}, "your name"),
-        ({"name": "x" * 201}, "Field cannot be longer than 200 characters."),
-        ({"display_name": "y" * 61}, "Field cannot be longer than 60 characters."),
+        ({"name": "x" * 201}, "Please use at most 200 characters."),
+        ({"display_name": "y" * 61}, "Please use at most 60 characters."),
         ({"name": "Clara\x00Cheung"}, "cannot be accepted"),
         ({"email": ""}, "enter your email address"),
         ({"postcode": ""}, "enter your postcode"),
@@ -225,7 +225,7 @@ def test_closed_petition_refuses_signatures_and_keeps_its_count(browser, petitio
     [
         ("ABCD", 400, "26 letters"),
         ("!!!!-????", 400, "26 letters"),
-        ("A" * 101, 400, "Field cannot be longer"),
+        ("A" * 101, 400, "Please use at most 100 characters."),
         ("AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AA", 404, "No signature on this petition"),
     ],
 )

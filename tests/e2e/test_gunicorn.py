@@ -273,6 +273,7 @@ def test_concurrent_signatures_and_publishes_count_each_person_once(server):
         assert Signature.select().where(Signature.status == COUNTED).count() == distinct
         assert_log_rows_consistent()
     assert "Traceback" not in server.log()
+    assert "127.0.0.1" not in server.log(), "a client or listening address reached the server's log"
 
 
 def test_killed_worker_and_server_lose_no_confirmed_signature(server):

@@ -1,0 +1,222 @@
+"""Organiser two-factor sign-in: enrolment, codes that work once, lockout that says nothing."""
+
+import dataclasses
+import hashlib
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import pyotp
+import pytest
+from argon2 import PasswordHasher
+from click.testing import CliRunner
+
+from signing import accounts, db, twofactor
+from signing.cli import main as cli
+from signing.models import Organiser
+
+PASSWORD = "correct horse battery staple"
+EMAIL = "alice@campaign.example"
+START = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
+FAILED = "do not match an account, or there were too many attempts"
+CODE_RE = re.compile(r"<li><code>([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})</code></li>")
+SECRET_RE = re.compile(r'name="secret" type="hidden" value="([A-Z2-7]{32})"')
+
+
+@pytest.fixture(autouse=True)
+def cheap_passwords(monkeypatch):
+    monkeypatch.setattr(accounts, "password_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
+@pytest.fixture
+def clock(app, services):
+    """The app's clock, moved by the test."""
+    now = [START]
+    app.extensions["countersign"] = dataclasses.replace(services, clock=lambda: now[0])
+    return now
+
+
+@pytest.fixture
+def organiser(app):
+    with db.database.connection_context():
+        return accounts.add_organiser(EMAIL, PASSWORD)
+
+
+def code_at(secret, when):
+    return pyotp.TOTP(secret).at(int(when.timestamp()))
+
+
+def login(browser, password=PASSWORD, code="", email=EMAIL):
+    return browser.submit("/organiser/login", {"email": email, "password": password, "code": code})
+
+
+def enrol(browser, clock):
+    """Log in, turn two-factor on; (secret, recovery codes)."""
+    assert login(browser).status_code == 302
+    page = browser.client.get("/organiser/two-factor/enrol")
+    secret = SECRET_RE.search(page.get_data(as_text=True)).group(1)
+    done = browser.submit(
+        "/organiser/two-factor/enrol",
+        {"secret": secret, "password": PASSWORD, "code": code_at(secret, clock[0])},
+    )
+    assert done.status_code == 200, done.get_data(as_text=True)
+    codes = CODE_RE.findall(done.get_data(as_text=True))
+    browser.client.post("/organiser/logout", data={"csrf_token": browser.csrf("/organiser/two-factor")})
+    clock[0] += timedelta(minutes=1)
+    return secret, codes
+
+
+def stored(email=EMAIL):
+    with db.database.connection_context():
+        return Organiser.get(Organiser.email == email)
+
+
+def test_enrol_page_shows_the_secret_and_uri_as_text_without_caching(browser, organiser, clock):
+    login(browser)
+    page = browser.client.get("/organiser/two-factor/enrol")
+    body = page.get_data(as_text=True)
+    secret = SECRET_RE.search(body).group(1)
+    assert page.headers["Cache-Control"] == "no-store"
+    assert twofactor.grouped(secret) in body
+    assert "otpauth://totp/Countersign:alice%40campaign.example?secret=" + secret in body.replace("&amp;", "&")
+    assert "<script" not in body and "<img" not in body
+    assert stored().totp_secret is None  # nothing kept until a code proves the app has it
+
+
+def test_enrolment_needs_a_right_code_and_password(browser, organiser, clock):
+    login(browser)
+    secret = SECRET_RE.search(browser.client.get("/organiser/two-factor/enrol").get_data(as_text=True)).group(1)
+    for password, code in ((PASSWORD, "000000"), ("wrong password entirely", code_at(secret, clock[0]))):
+        refused = browser.submit("/organiser/two-factor/enrol", {"secret": secret, "password": password, "code": code})
+        assert refused.status_code == 400
+        assert "Nothing was changed" in refused.get_data(as_text=True)
+        assert secret in refused.get_data(as_text=True)  # the same secret, so the app's entry still works
+    assert stored().totp_secret is None
+
+
+def test_recovery_codes_are_shown_once_and_stored_only_as_digests(browser, organiser, clock):
+    secret, codes = enrol(browser, clock)
+    assert len(codes) == twofactor.RECOVERY_CODE_COUNT == len(set(codes))
+    row = stored()
+    assert row.totp_secret == secret
+    state = json.loads(row.recovery_codes)
+    assert len(state["recovery"]) == 10
+    for code in codes:
+        assert code not in row.recovery_codes and code.replace("-", "") not in row.recovery_codes
+    assert "<code>" not in browser.client.get("/organiser/two-factor").get_data(as_text=True)
+
+
+def test_login_needs_the_code_once_two_factor_is_on(browser, organiser, clock):
+    secret, _codes = enrol(browser, clock)
+    for code in ("", "123456", "not a code at all"):
+        refused = login(browser, code=code)
+        assert refused.status_code == 400 and FAILED in refused.get_data(as_text=True)
+    assert login(browser, code=code_at(secret, clock[0])).status_code == 302
+
+
+def test_a_totp_code_works_once(browser, organiser, clock):
+    secret, _codes = enrol(browser, clock)
+    code = code_at(secret, clock[0])
+    assert login(browser, code=code).status_code == 302
+    browser.client.post("/organiser/logout", data={"csrf_token": browser.csrf("/organiser/")})
+    assert login(browser, code=code).status_code == 400  # replayed within its 30 seconds
+    clock[0] += timedelta(seconds=30)
+    assert login(browser, code=code_at(secret, clock[0])).status_code == 302
+
+
+def test_a_recovery_code_works_once(browser, organiser, clock):
+    _secret, codes = enrol(browser, clock)
+    assert login(browser, code=codes[0].lower().replace("-", " ")).status_code == 302
+    browser.client.post("/organiser/logout", data={"csrf_token": browser.csrf("/organiser/")})
+    assert login(browser, code=codes[0]).status_code == 400
+    assert login(browser, code=codes[1]).status_code == 302
+    assert accounts.remaining_recovery_codes(stored()) == 8
+
+
+def test_wrong_code_unknown_account_and_wrong_password_read_the_same(browser, organiser, clock):
+    enrol(browser, clock)
+    responses = [
+        login(browser, code="123456"),
+        login(browser, password="wrong password entirely", code="123456"),
+        login(browser, email="nobody@campaign.example", code="123456"),
+    ]
+    assert {response.status_code for response in responses} == {400}
+    bodies = [re.sub(r'value="[^"]*"', "", response.get_data(as_text=True)) for response in responses]
+    bodies = [body.replace("nobody@campaign.example", EMAIL) for body in bodies]
+    assert bodies[0] == bodies[1] == bodies[2]
+
+
+def test_repeated_wrong_codes_lock_the_account_quietly(browser, organiser, clock):
+    secret, _codes = enrol(browser, clock)
+    for _ in range(accounts.MAX_FAILED_LOGINS):
+        assert login(browser, code="000000").status_code == 400
+    locked = login(browser, code=code_at(secret, clock[0]))
+    assert locked.status_code == 400 and FAILED in locked.get_data(as_text=True)
+    clock[0] += accounts.LOCKOUT + timedelta(seconds=31)
+    assert login(browser, code=code_at(secret, clock[0])).status_code == 302
+
+
+def test_locked_and_unknown_accounts_both_verify_a_password(organiser, clock, monkeypatch):
+    """A locked account must not answer faster (skipping Argon2) than a missing one."""
+    verified = []
+    real = accounts._verify
+    monkeypatch.setattr(accounts, "_verify", lambda *args: verified.append(1) or real(*args))
+    now = START.replace(tzinfo=None)
+    with db.database.connection_context():
+        Organiser.update(locked_until=now + timedelta(minutes=5)).execute()
+        for email in (EMAIL, "nobody@campaign.example"):
+            with pytest.raises(accounts.LoginFailed):
+                accounts.authenticate(email, PASSWORD, now)
+    assert len(verified) == 2
+
+
+def test_turning_it_off_needs_password_and_code(browser, organiser, clock):
+    secret, codes = enrol(browser, clock)
+    assert login(browser, code=code_at(secret, clock[0])).status_code == 302
+    clock[0] += timedelta(seconds=30)
+    page, action = "/organiser/two-factor", "/organiser/two-factor/disable"
+    refused = browser.submit(page, {"password": PASSWORD, "code": "000000"}, action)
+    assert refused.status_code == 400 and stored().totp_secret is not None
+    done = browser.submit(page, {"password": PASSWORD, "code": codes[3]}, action)
+    assert done.status_code == 302
+    assert stored().totp_secret is None and stored().recovery_codes is None
+    browser.client.post("/organiser/logout", data={"csrf_token": browser.csrf("/organiser/")})
+    assert login(browser).status_code == 302
+
+
+def test_enrolling_ends_other_sessions_but_not_this_one(app, browser, organiser, clock):
+    from conftest import Browser
+
+    other = Browser(app.test_client(), browser.mailbox)
+    assert login(other).status_code == 302
+    assert login(browser).status_code == 302
+    page = browser.client.get("/organiser/two-factor/enrol").get_data(as_text=True)
+    secret = SECRET_RE.search(page).group(1)
+    done = browser.submit(
+        "/organiser/two-factor/enrol", {"secret": secret, "password": PASSWORD, "code": code_at(secret, clock[0])}
+    )
+    assert done.status_code == 200
+    assert browser.client.get("/organiser/").status_code == 200
+    assert other.client.get("/organiser/").status_code == 302
+
+
+def test_operator_resets_two_factor_from_the_command_line(browser, organiser, clock, instance_path, monkeypatch):
+    enrol(browser, clock)
+    with db.database.connection_context():
+        Organiser.update(locked_until=START.replace(tzinfo=None) + timedelta(hours=1)).execute()
+    monkeypatch.setenv("SIGNING_INSTANCE_PATH", str(instance_path))
+    result = CliRunner().invoke(cli, ["organiser", "totp-reset", EMAIL.upper()])
+    assert result.exit_code == 0, result.output
+    assert "two-factor sign-in is off" in result.output
+    row = stored()
+    assert row.totp_secret is None and row.recovery_codes is None and row.locked_until is None
+    missing = CliRunner().invoke(cli, ["organiser", "totp-reset", "nobody@campaign.example"])
+    assert missing.exit_code == 1
+
+
+def test_recovery_digest_is_domain_separated_sha256():
+    codes, digests = twofactor.new_recovery_codes()
+    assert all(re.fullmatch(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){3}", code) for code in codes)
+    expected = hashlib.sha256(b"countersign/recovery-code/v1\x00" + codes[0].replace("-", "").encode()).hexdigest()
+    assert digests[0] == expected
+    assert twofactor.recovery_digest("too short") is None
