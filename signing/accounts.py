@@ -63,14 +63,15 @@ def add_organiser(email, password, is_operator=False):
         raise OrganiserExists(f"an organiser with the address {email} already exists") from None
 
 
-def authenticate(email, password, now, code=None):
+def authenticate(email, password, now, code=None, totp_key=None):
     """The organiser with these credentials, or LoginFailed. ``now`` is naive UTC.
 
     With two-factor on, ``code`` must be a fresh TOTP code or an unused
-    recovery code. A wrong password, a missing or wrong code, a locked
-    account and no account at all all raise the same LoginFailed after the
-    same Argon2 verification, so neither the answer nor its timing says which;
-    every failure on a real account counts towards its lockout.
+    recovery code; ``totp_key`` (twofactor.secret_key) opens the stored
+    secret. A wrong password, a missing or wrong code, a locked account and
+    no account at all raise the same LoginFailed after the same Argon2
+    verification, so neither the answer nor its timing says which; every
+    failure on a real account counts towards its lockout.
     """
     organiser = Organiser.get_or_none(Organiser.email == normalise_email(email))
     if organiser is None:
@@ -80,7 +81,7 @@ def authenticate(email, password, now, code=None):
     password_ok = _verify(organiser.password_hash, password)
     if _locked(organiser, now):
         raise LoginFailed()
-    if not password_ok or (organiser.totp_secret and not _use_second_factor(organiser, code, now)):
+    if not password_ok or (organiser.totp_secret and not _use_second_factor(organiser, code, now, totp_key)):
         _record_failure(organiser, now)
         raise LoginFailed()
     updates = {"failed_logins": 0, "locked_until": None}
@@ -101,7 +102,7 @@ def _locked(organiser, now):
     return organiser.locked_until is not None and organiser.locked_until > now
 
 
-def _use_second_factor(organiser, code, now):
+def _use_second_factor(organiser, code, now, totp_key):
     """Accept a TOTP code newer than the last one used, or spend a recovery code; each works once.
 
     The state is replaced only if it is still what was read (compare and
@@ -109,7 +110,11 @@ def _use_second_factor(organiser, code, now):
     """
     state = twofactor.State.from_json(organiser.recovery_codes)
     timestamp = now.replace(tzinfo=UTC).timestamp()
-    step = twofactor.totp_step(organiser.totp_secret, code, timestamp, after_step=state.last_step)
+    try:
+        secret = twofactor.open_secret(totp_key, organiser.id, organiser.totp_secret)
+    except (twofactor.SecretUnreadable, TypeError):
+        secret = None  # fail closed on the TOTP side; a recovery code still works
+    step = None if secret is None else twofactor.totp_step(secret, code, timestamp, after_step=state.last_step)
     if step is not None:
         new_state = replace(state, last_step=step)
     else:
@@ -167,7 +172,7 @@ def _check_password_and_lock(organiser, password, now):
     return fresh
 
 
-def enable_two_factor(organiser, password, secret, code, now):
+def enable_two_factor(organiser, password, secret, code, now, totp_key):
     """Turn two-factor on with ``secret`` once ``code`` proves the app has it; return the recovery codes.
 
     The codes are shown once and stored only as digests. Every other session
@@ -187,7 +192,7 @@ def enable_two_factor(organiser, password, secret, code, now):
     state = twofactor.State(recovery=digests, last_step=step)
     enabled = (
         Organiser.update(
-            totp_secret=secret,
+            totp_secret=twofactor.seal_secret(totp_key, fresh.id, secret),
             recovery_codes=state.to_json(),
             failed_logins=0,
             session_epoch=Organiser.session_epoch + 1,
@@ -200,12 +205,12 @@ def enable_two_factor(organiser, password, secret, code, now):
     return codes
 
 
-def disable_two_factor(organiser, password, code, now):
+def disable_two_factor(organiser, password, code, now, totp_key):
     """Turn two-factor off, given the password and a current code or an unused recovery code."""
     fresh = _check_password_and_lock(organiser, password, now)
     if fresh.totp_secret is None:
         return
-    if not _use_second_factor(fresh, code, now):
+    if not _use_second_factor(fresh, code, now, totp_key):
         _record_failure(fresh, now)
         raise TwoFactorRefused()
     Organiser.update(totp_secret=None, recovery_codes=None, failed_logins=0).where(Organiser.id == fresh.id).execute()

@@ -132,6 +132,14 @@ def text_lang(petition, field):
     return Markup("")
 
 
+def localised_html(petition, field):
+    """``localised``, for use inside a sentence: in a ``lang="en"`` span where a zh-Hant page shows English."""
+    text = localised(petition, field)
+    if text_lang(petition, field):
+        return Markup('<span lang="en">{}</span>').format(text)
+    return text
+
+
 def format_day(day):
     """A date as people write it: "1 June 2026", "2026年6月1日"."""
     if day is None:
@@ -153,6 +161,7 @@ def init_app(app):
     app.add_template_filter(format_day, "day")
     app.add_template_filter(format_count, "number")
     app.add_template_global(localised)
+    app.add_template_global(localised_html)
     app.add_template_global(text_lang)
     app.add_template_global(language_links)
 

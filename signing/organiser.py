@@ -95,7 +95,11 @@ def login():
     if form.validate_on_submit():
         try:
             organiser = accounts.authenticate(
-                form.email.data, form.password.data, services().clock().replace(tzinfo=None), code=form.code.data
+                form.email.data,
+                form.password.data,
+                services().clock().replace(tzinfo=None),
+                code=form.code.data,
+                totp_key=twofactor.secret_key(services().keyring),
             )
         except accounts.LoginFailed:
             form.password.errors.append(LOGIN_FAILED_MESSAGE)
@@ -316,7 +320,7 @@ def two_factor_enrol():
     if form.validate_on_submit():
         try:
             codes = accounts.enable_two_factor(
-                g.organiser, form.password.data, form.secret.data, form.code.data, _naive_now()
+                g.organiser, form.password.data, form.secret.data, form.code.data, _naive_now(), _totp_key()
             )
         except accounts.TwoFactorRefused:
             form.code.errors.append(TWO_FACTOR_REFUSED_MESSAGE)
@@ -342,7 +346,7 @@ def two_factor_disable():
     form = TwoFactorDisableForm()
     if form.validate_on_submit():
         try:
-            accounts.disable_two_factor(g.organiser, form.password.data, form.code.data, _naive_now())
+            accounts.disable_two_factor(g.organiser, form.password.data, form.code.data, _naive_now(), _totp_key())
         except accounts.TwoFactorRefused:
             form.code.errors.append(TWO_FACTOR_REFUSED_MESSAGE)
         else:
@@ -359,3 +363,7 @@ def two_factor_disable():
 
 def _naive_now():
     return services().clock().replace(tzinfo=None)
+
+
+def _totp_key():
+    return twofactor.secret_key(services().keyring)

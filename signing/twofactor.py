@@ -4,8 +4,11 @@ The rules (when a code is asked for, lockout) live in accounts.py; this
 module only makes and checks secrets and codes.
 
 - The TOTP secret is 160 random bits (RFC 4226 §4 recommends 160), shown to
-  the organiser as base32 text and as an ``otpauth://`` URI, and stored as is
-  in ``Organiser.totp_secret``: the server must be able to compute codes.
+  the organiser as base32 text and as an ``otpauth://`` URI. The server must
+  be able to compute codes, so it cannot store a hash; it stores the secret
+  encrypted (AES-256-GCM under a sub-key of the master key, bound to the
+  organiser's id), so a copy of the database alone does not hand over the
+  second factor of every account.
 - A code is accepted for the current 30-second step or one either side
   (clock drift), and only for a step later than the last one accepted, so a
   code seen over a shoulder or in a log cannot be replayed.
@@ -30,6 +33,10 @@ import secrets
 from dataclasses import dataclass
 
 import pyotp
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from crypto.keys import derive_subkey
 
 ISSUER = "Countersign"
 SECRET_BYTES = 20  # 160 bits: 32 base32 characters
@@ -42,6 +49,35 @@ RECOVERY_CODE_BYTES = 10  # 80 bits: 16 base32 characters
 _RECOVERY_RE = re.compile(r"[A-Z2-7]{16}", re.ASCII)
 _RECOVERY_DOMAIN = b"countersign/recovery-code/v1\x00"
 STATE_VERSION = 1
+# Sub-key of the master key that encrypts TOTP secrets at rest.
+TOTP_SUBKEY_PURPOSE = "organiser-totp"
+_SEALED_AD = b"countersign/totp-secret/v1\x00"
+_NONCE_BYTES = 12
+
+
+class SecretUnreadable(Exception):
+    """A stored TOTP secret did not decrypt (wrong master key, or altered)."""
+
+
+def secret_key(keyring):
+    return derive_subkey(keyring.master_key, TOTP_SUBKEY_PURPOSE)
+
+
+def seal_secret(key, organiser_id, secret):
+    """``secret`` (base32) as stored: base64(nonce 12 || AES-GCM(20 bytes) || tag 16), 64 characters."""
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    raw = base64.b32decode(secret)
+    sealed = AESGCM(key).encrypt(nonce, raw, _SEALED_AD + str(organiser_id).encode("ascii"))
+    return base64.b64encode(nonce + sealed).decode("ascii")
+
+
+def open_secret(key, organiser_id, stored):
+    try:
+        data = base64.b64decode(stored, validate=True)
+        raw = AESGCM(key).decrypt(data[:_NONCE_BYTES], data[_NONCE_BYTES:], _SEALED_AD + str(organiser_id).encode())
+    except (ValueError, InvalidTag):
+        raise SecretUnreadable() from None
+    return base64.b32encode(raw).decode("ascii")
 
 
 @dataclass(frozen=True)

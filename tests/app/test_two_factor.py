@@ -94,11 +94,12 @@ def test_enrolment_needs_a_right_code_and_password(browser, organiser, clock):
     assert stored().totp_secret is None
 
 
-def test_recovery_codes_are_shown_once_and_stored_only_as_digests(browser, organiser, clock):
+def test_recovery_codes_are_shown_once_and_stored_only_as_digests(browser, organiser, clock, services):
     secret, codes = enrol(browser, clock)
     assert len(codes) == twofactor.RECOVERY_CODE_COUNT == len(set(codes))
     row = stored()
-    assert row.totp_secret == secret
+    assert secret not in row.totp_secret and len(row.totp_secret) == 64  # encrypted at rest
+    assert twofactor.open_secret(twofactor.secret_key(services.keyring), row.id, row.totp_secret) == secret
     state = json.loads(row.recovery_codes)
     assert len(state["recovery"]) == 10
     for code in codes:

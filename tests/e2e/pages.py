@@ -40,7 +40,6 @@ Three pieces, used by tests/e2e/test_browser.py:
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -76,7 +75,7 @@ ORGANISER_PASSWORD = "a long organiser passphrase"
 
 def require_browser():
     """Playwright's sync API, or skip: the browser tests need it and Debian's chromium."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is missing (pip install -e '.[test]')")
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
     return sync_api
@@ -314,9 +313,3 @@ class Visitor:
 
     def close(self):
         self.context.close()
-
-
-def clean_screenshots():
-    """Start each run with an empty folder, so what is there is what this run saw."""
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    shutil.rmtree(ARTIFACTS / "axe", ignore_errors=True)
