@@ -111,10 +111,18 @@ def scrub_freed_space():
 
 
 def create_schema():
+    """Create the tables; in an empty database, record that they are at the latest version.
+
+    For tests and tools. ``signing init`` uses ``migrations.migrate_to_latest``,
+    which also upgrades an older database.
+    """
     from . import models
 
     with database.connection_context():
+        fresh = not models.Petition.table_exists()
         database.create_tables(models.ALL_MODELS, safe=True)
+        if fresh:
+            models.SchemaVersion.create(version=models.SCHEMA_VERSION)
 
 
 def check_schema():

@@ -769,12 +769,17 @@ def apply_schedule(services, petition):
     """
     today = services.clock().date()
     ends_before_today = petition.closes_on is not None and petition.closes_on < today
+    due = False
     if petition.status == DRAFT and petition.opens_on is not None and petition.opens_on <= today:
         if not ends_before_today:
+            due = True
             _set_status(petition, DRAFT, OPEN)
     if petition.status == OPEN and ends_before_today:
+        due = True
         close_petition(services, petition)
-    return Petition.get_by_id(petition.id)
+    # Read it again only when a change was due (this or another process made
+    # it): on every other look-up the row just read is current.
+    return Petition.get_by_id(petition.id) if due else petition
 
 
 def apply_all_schedules(services):

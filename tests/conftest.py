@@ -24,7 +24,7 @@ from aiosmtpd.controller import Controller
 
 from crypto.normalise import canonical_email
 from signing import create_app, db, keyring, ledger
-from signing.models import ALL_MODELS
+from signing.models import ALL_MODELS, SCHEMA_VERSION, SchemaVersion
 
 CHEAP_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 8, "ARGON2_PARALLELISM": 1}
 # Limits still checked on every request, but far above what any test sends;
@@ -43,6 +43,7 @@ def reset_postgres(url):
     with database.connection_context():
         database.drop_tables(ALL_MODELS, safe=True, cascade=True)
         database.create_tables(ALL_MODELS)
+        SchemaVersion.create(version=SCHEMA_VERSION)  # tables made at the latest version
 
 
 def free_port():

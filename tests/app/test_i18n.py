@@ -65,6 +65,28 @@ def test_message_template_is_current(tmp_path):
     assert not committed - current, f"stale in messages.pot (re-extract, see babel.cfg): {sorted(committed - current)}"
 
 
+# Text in templates that is not for translation: commands, file names.
+UNTRANSLATED_TEMPLATE_TEXT = {"signing-audit verify -bundle.jsonl"}
+
+
+def test_templates_have_no_unmarked_text():
+    """Words left in a template outside {{ _(...) }} would stay English on Chinese pages."""
+    found = []
+    for path in sorted((ROOT / "templates").rglob("*")):
+        if path.suffix not in (".html", ".txt"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        for attribute in re.finditer(r'(?:aria-label|title|alt|placeholder)="([^"{]*[A-Za-z]{2,}[^"{]*)"', text):
+            found.append(f"{path.relative_to(ROOT)}: {attribute.group(0)}")
+        for pattern in (r"\{#.*?#\}", r"\{\{.*?\}\}", r"\{%.*?%\}", r"<[^>]+>"):
+            text = re.sub(pattern, " ", text, flags=re.S)
+        for line in text.splitlines():
+            words = " ".join(line.split())
+            if re.search(r"[A-Za-z]{2,}", words) and words not in UNTRANSLATED_TEMPLATE_TEXT:
+                found.append(f"{path.relative_to(ROOT)}: {words}")
+    assert not found, "\n".join(found)
+
+
 @pytest.mark.parametrize("language", ["zh_Hant", "en"])
 def test_every_message_is_translated(language):
     translated = catalogue(language)

@@ -9,6 +9,7 @@ without them these tests skip. Screenshots land in artifacts/screenshots/.
 import re
 
 import pytest
+from conftest import POSTGRES_URL
 from pages import (
     ORGANISER_EMAIL,
     ORGANISER_PASSWORD,
@@ -62,6 +63,8 @@ SIGNERS = {
 
 @pytest.fixture(scope="module")
 def browser():
+    if POSTGRES_URL:
+        pytest.skip("the browser tests run once, in the SQLite run: their server keeps its own SQLite file")
     sync_api = require_browser()
     require_axe()
     from pages import CHROMIUM, CHROMIUM_ARGS
@@ -163,6 +166,14 @@ def test_sign_check_and_withdraw(visitor, language):
 
     person.goto("/p/plain/totals")
     person.audit("totals")
+    person.goto("/p/charted/totals")
+    charts = page.locator("svg.chart[role=img]")
+    assert charts.count() == 2
+    for index in range(2):
+        chart = charts.nth(index)
+        title = chart.locator(f"title#{chart.get_attribute('aria-labelledby')}")
+        assert title.text_content().strip()
+    person.audit("totals-charts")
     response = person.goto("/p/no-such-petition")
     assert response.status == 404
     person.audit("not-found")
