@@ -33,12 +33,16 @@ from .ledger import SLUG_RE
 from .uploads import UPLOAD_ENDPOINTS
 
 MAX_ROW_ID = 2**63 - 1
+# No path value of ours (slug, token, file name) comes near this.
+MAX_PATH_VALUE_CHARS = 200
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded"})
 UPLOAD_TYPES = FORM_TYPES | {"multipart/form-data"}
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+UNDECODABLE_MESSAGE = _l("This form contains characters that cannot be accepted. Please check what you typed.")
 
 
-def check_path_values(endpoint, values):
+def check_path_values(_endpoint, values):
+    """Refuse path values no route could serve, before the view runs (a url_value_preprocessor)."""
     if not values:
         return
     for name, value in values.items():
@@ -50,11 +54,12 @@ def check_path_values(endpoint, values):
                 abort(404)
         elif name == "token":
             continue
-        elif isinstance(value, str) and (has_control_characters(value) or len(value) > 200):
+        elif isinstance(value, str) and (has_control_characters(value) or len(value) > MAX_PATH_VALUE_CHARS):
             abort(400)
 
 
 def check_body_type():
+    """Refuse a body that is not a form (415) or not UTF-8 (400), before CSRF or any form reads it."""
     if request.method not in BODY_METHODS or request.endpoint is None:
         return None
     if not request.content_length and not request.headers.get("Transfer-Encoding") and not request.mimetype:
@@ -66,9 +71,6 @@ def check_body_type():
     if request.mimetype in FORM_TYPES and not utf8_form(request.get_data(cache=True)):
         return render_error(400, UNDECODABLE_MESSAGE)
     return None
-
-
-UNDECODABLE_MESSAGE = _l("This form contains characters that cannot be accepted. Please check what you typed.")
 
 
 def utf8_form(body):

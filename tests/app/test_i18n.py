@@ -294,7 +294,9 @@ def test_form_errors_in_chinese(browser, petition):
     )
     assert response.status_code == 400
     text = page(response)
-    assert "請輸入您的姓名。" in text and "錯誤：" in text and "出現問題" in text
+    assert "請輸入您的姓名。" in text and "出現問題" in text
+    assert "<title>錯誤： 聯署：Petition test" in text  # a screen reader hears the failure first
+    assert 'href="#name">全名：請輸入您的姓名。</a>' in text  # the summary names each field
 
 
 def test_error_pages_in_chinese(client):

@@ -72,6 +72,8 @@ LOCALES = {"en": "en-GB", "zh-Hant": "zh-HK"}
 PHONE, DESKTOP = 375, 1280
 ORGANISER_EMAIL = "organiser@campaign.example"
 ORGANISER_PASSWORD = "a long organiser passphrase"
+# One account per language for the two-factor pages, so turning it on in one test touches no other.
+TWO_FACTOR_EMAILS = {"en": "totp-en@campaign.example", "zh-Hant": "totp-zh@campaign.example"}
 
 
 def require_browser():
@@ -136,7 +138,8 @@ class DemoServer:
                       "We ask the council to keep it open.",
             "--eligibility", "Anyone who uses the library may sign.",
         )  # fmt: skip
-        self.cli("organiser", "add", ORGANISER_EMAIL, "--password", ORGANISER_PASSWORD)
+        for email in (ORGANISER_EMAIL, *TWO_FACTOR_EMAILS.values()):
+            self.cli("organiser", "add", email, "--password", ORGANISER_PASSWORD)
         # Enough paper signatures in three districts for the totals page to draw its charts.
         self.cli("petition", "create", "charted", "--no-email", "--title", "Light the canal path", "--body", "Please.")
         districts = ["S1"] * 7 + ["S2"] * 6 + ["S3"] * 2

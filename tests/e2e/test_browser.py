@@ -13,6 +13,7 @@ from conftest import POSTGRES_URL
 from pages import (
     ORGANISER_EMAIL,
     ORGANISER_PASSWORD,
+    TWO_FACTOR_EMAILS,
     Axe,
     DemoServer,
     Visitor,
@@ -256,14 +257,16 @@ def test_organiser_creates_opens_and_closes_a_petition(visitor, language):
 
     person.submit(f"form[action='/organiser/p/{slug}/open'] button[type=submit]")
     person.audit("open")
+    page.fill("#name", "Paper Signer")
+    page.fill("#postcode", "S1 2HE")
+    person.submit(f"form[action='/organiser/p/{slug}/paper'] button[type=submit]")
+    assert page.inner_text("dd.added") == "1"
+    person.audit("paper-result")
+    person.follow(f"main a[href='/organiser/p/{slug}']")
     person.follow(f"a[href='/organiser/p/{slug}/edit']")
     person.audit("edit")
     person.goto(f"/organiser/p/{slug}/names")
     person.audit("names")
-    person.goto("/organiser/two-factor")
-    person.audit("two-factor")
-    person.follow("a[href='/organiser/two-factor/enrol']")
-    person.audit("two-factor-enrol")
 
     person.goto(f"/p/{slug}")
     expected_title = "讓孩子安全上學" if language != "en" else "Safe routes to school"
@@ -279,6 +282,38 @@ def test_organiser_creates_opens_and_closes_a_petition(visitor, language):
     person.goto("/organiser/")
     person.submit("form[action='/organiser/logout'] button[type=submit]")
     assert page.url.endswith("/organiser/login")
+    person.assert_clean()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_organiser_turns_two_factor_sign_in_on_and_off(visitor, language):
+    """Every two-factor page: off, enrol (a code made from the key shown), recovery codes, on, off again."""
+    pyotp = pytest.importorskip("pyotp")
+    person = visitor(language, "two-factor")
+    page = person.page
+    person.goto("/organiser/login")
+    page.fill("#email", TWO_FACTOR_EMAILS[language])
+    page.fill("#password", ORGANISER_PASSWORD)
+    person.submit("form[action='/organiser/login'] button[type=submit]")
+    person.goto("/organiser/two-factor")
+    person.audit("off")
+    person.follow("a[href='/organiser/two-factor/enrol']")
+    person.audit("enrol")
+    secret = page.inner_text(".receipt code").replace(" ", "")
+    page.fill("#code", pyotp.TOTP(secret).now())
+    page.fill("#password", ORGANISER_PASSWORD)
+    person.submit("form[action='/organiser/two-factor/enrol'] button[type=submit]")
+    codes = page.locator(".recovery-codes code").all_inner_texts()
+    assert len(codes) == 10
+    person.audit("recovery-codes", one_time=True)
+    person.goto("/organiser/two-factor")
+    person.audit("on")
+    person.submit("form[action='/organiser/two-factor/disable'] button[type=submit]")
+    person.audit("off-errors")
+    page.fill("#password", ORGANISER_PASSWORD)
+    page.fill("#code", codes[0])
+    person.submit("form[action='/organiser/two-factor/disable'] button[type=submit]")
+    assert page.locator("a[href='/organiser/two-factor/enrol']").count() == 1
     person.assert_clean()
 
 
