@@ -96,10 +96,11 @@ class _Writer:
             cursor = db.database.cursor()
             cursor.copy_expert(f'COPY "{self.table}" ({self.quoted}) FROM STDIN', buffer)
         else:
+            # Rows arrive with SQLite-ready values (see build): no conversion here.
             marks = ", ".join("?" for _ in self.columns)
             db.database.connection().executemany(
                 f'INSERT INTO "{self.table}" ({self.quoted}) VALUES ({marks})',  # noqa: S608 -- names from the models
-                [tuple(_sqlite_value(v) for v in row) for row in rows],
+                rows,
             )
 
 
@@ -146,6 +147,8 @@ def build(instance, database_url, size, sample=300, bundle_path=None, head_every
             Signature,
             {"petition": petition.id, "channel": ONLINE, "status": COUNTED, "day": today, "district": "S1"},
         )
+        if not db.is_postgresql():
+            signature_template = [_sqlite_value(value) for value in signature_template]
         position = {
             name: signature_columns.index(Signature._meta.fields[name].column_name)
             for name in ("person_tag", "email_tag", "receipt_hash", "display_name", "leaf_index")

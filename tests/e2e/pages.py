@@ -129,25 +129,36 @@ class DemoServer:
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout
 
+    def cli_at_once(self, *commands):
+        """Several commands side by side (SQLite waits for its write lock): start-up in half the time."""
+        running = [
+            subprocess.Popen(
+                [*SIGNING_CLI, *args], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+            for args in commands
+        ]
+        for args, process in zip(commands, running, strict=True):
+            output, _ = process.communicate(timeout=60)
+            assert process.returncode == 0, f"{args}: {output}"
+
     def start(self):
         self.cli("init")
-        self.cli(
-            "petition", "create", "plain", "--no-email",
-            "--title", "Keep the library open on Sundays",
-            "--body", "The library is the only warm, quiet place many of us have on a Sunday.\n\n"
-                      "We ask the council to keep it open.",
-            "--eligibility", "Anyone who uses the library may sign.",
-        )  # fmt: skip
-        for email in (ORGANISER_EMAIL, *TWO_FACTOR_EMAILS.values()):
-            self.cli("organiser", "add", email, "--password", ORGANISER_PASSWORD)
         # Enough paper signatures in three districts for the totals page to draw its charts.
-        self.cli("petition", "create", "charted", "--no-email", "--title", "Light the canal path", "--body", "Please.")
         districts = ["S1"] * 7 + ["S2"] * 6 + ["S3"] * 2
         rows = [f"Paper Signer {chr(97 + i)},{district} 1AA" for i, district in enumerate(districts)]
         paper = self.folder / "paper.csv"
         paper.write_text("name,postcode\n" + "\n".join(rows) + "\n", encoding="utf-8")
-        self.cli("import", "charted", str(paper))
-        self.cli("publish", "--now", "charted")
+        self.cli_at_once(
+            ("petition", "create", "plain", "--no-email",
+             "--title", "Keep the library open on Sundays",
+             "--body", "The library is the only warm, quiet place many of us have on a Sunday.\n\n"
+                       "We ask the council to keep it open.",
+             "--eligibility", "Anyone who uses the library may sign."),
+            ("petition", "create", "charted", "--no-email", "--title", "Light the canal path", "--body", "Please."),
+            *(("organiser", "add", email, "--password", ORGANISER_PASSWORD)
+              for email in (ORGANISER_EMAIL, *TWO_FACTOR_EMAILS.values())),
+        )  # fmt: skip
+        self.cli("import", "charted", str(paper))  # published at once: the interval is 0
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.process = subprocess.Popen(
                 [*SIGNING_CLI, "demo", "--host", "127.0.0.1", "--port", str(self.port)],
