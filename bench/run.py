@@ -416,7 +416,7 @@ def bench_reads(plan, work, report, instance=None):
 # --- 3. latency at 1,000,000 vs 1,000 signatures; database size -------------
 
 
-LATENCY_ROUNDS = 5
+LATENCY_ROUNDS = 10
 
 
 def latency_requests(client, petition):

@@ -32,16 +32,27 @@ What ``verify_bundle`` checks, in one streaming pass:
 - the header is well formed and its key_id matches its public key;
 - every head is well formed, for this petition, signed by that key, and
   larger than the one before; the last covers exactly the leaves given;
-- every leaf is canonical; the root of every head is recomputed from the leaves
+- every leaf is canonical, and every signature leaf publishes exactly the tag
+  it is deduplicated by: an online one with an email tag has a null person tag
+  (crypto.leaves explains why), a paper one or an online one without an email
+  tag has a person tag and no email tag;
+- the root of every head is recomputed from the leaves
   with one Frontier, so every head commits to a prefix of the same log (which is
   what consistency between heads means);
 - a withdrawal withdraws an earlier, still-active signature leaf, and
   "superseded" ones withdraw paper signatures only;
 - at every head: its count is signature leaves minus withdrawal leaves, no two
-  active signatures share an email tag, and no active paper or email-less
-  signature shares its person tag with another active signature (DESIGN.md §6).
+  active signatures share an email tag, and no two active signatures share a
+  published person tag, i.e. paper vs paper, paper vs online without email,
+  online without email vs each other (DESIGN.md §6).
   Rules are checked at heads only: within one batch a new online signature and
   the withdrawal of the paper signature it supersedes may come in either order.
+
+What the log cannot show, since online signatures with an email tag publish
+no person tag: whether such a signature shares a person with a paper
+signature (the server withdraws the paper one as "superseded"; an auditor sees
+the withdrawal but cannot match it to the online leaf), or with another online
+signature (so there is no "same name and postcode, different email" figure).
 
 Receipt proof file ``countersign-receipt-proof/v1`` (downloaded from a signer's
 receipt page), one JSON object::
@@ -87,11 +98,10 @@ _HEX128 = re.compile(r"[0-9a-f]{128}")
 # What a leaf index holds, one byte per leaf (bytearray). Active signatures are
 # 1-3; _WITHDRAWN is or-ed in when one is withdrawn.
 _WITHDRAWAL = 0
-_ONLINE = 1  # online with an email tag: may share a person tag with other such
-_ONLINE_NO_EMAIL = 2
-_PAPER = 3
+_ONLINE = 1  # online with an email tag (and so no published person tag)
+_ONLINE_NO_EMAIL = 2  # published person tag: may share it with no active signature
+_PAPER = 3  # published person tag: may share it with no active signature
 _WITHDRAWN = 4
-_STRICT = (_ONLINE_NO_EMAIL, _PAPER)  # may share a person tag with no active signature
 
 
 class ReceiptNotFound(InvalidReceipt):
@@ -110,7 +120,6 @@ class BundleReport:
     online: int  # active online signatures
     paper: int  # active paper signatures
     withdrawals: int  # withdrawal leaves
-    person_collisions: int  # active online signatures sharing a person tag with an earlier one
     latest: TreeHead
 
 
@@ -202,9 +211,8 @@ def _check_head(
     kinds: bytearray,
     email_more: dict[bytes, set[int]],
     person_more: dict[bytes, set[int]],
-    dirty: set[bytes],
 ) -> None:
-    """Check one head against the log state after its last leaf; clears ``dirty``."""
+    """Check one head against the log state after its last leaf."""
     size = head.size
     if root != head.root:
         if prev_size is None:
@@ -221,22 +229,21 @@ def _check_head(
         raise InvalidBundle(
             f"at the head of size {size}, leaves {a} and {b} are both active signatures with the same email tag"
         )
-    clashes = []
-    for tag in dirty:
-        holders = person_more.get(tag)
-        if holders is None:
-            continue
-        strict = sorted(i for i in holders if kinds[i] in _STRICT)
-        if strict:
-            other = min(i for i in holders if i != strict[0])
-            clashes.append((strict[0], other))
-    dirty.clear()
-    if clashes:
-        a, b = min(clashes)
+    # Only paper and email-less online signatures publish person tags, and
+    # each of them may share it with no active signature: any shared one is a breach.
+    if person_more:
+        a, b = _first_pair(person_more.values())
         what = "a paper signature" if kinds[a] == _PAPER else "an online signature without an email tag"
         raise InvalidBundle(
             f"at the head of size {size}, leaf {a} ({what}) shares its person tag with active signature leaf {b}"
         )
+
+
+def _both_tags(index: int, channel: bytes) -> str:
+    """The message for a signature leaf that publishes both an email and a person tag (rare path)."""
+    if channel == b"paper":
+        return f"leaf {index} is a paper signature with an email tag"
+    return f"leaf {index} is an online signature with an email tag that publishes a person tag (must be null)"
 
 
 def _share(first: dict[bytes, int], more: dict[bytes, set[int]], tag: bytes, index: int) -> None:
@@ -273,7 +280,8 @@ def _scan(
     This loop runs once per leaf, so it is written for speed: everything is a
     local, a leaf's tags become dict keys straight from the regex match, the
     rules of DESIGN.md §6 are kept as "first holder" dicts (one setdefault per
-    tag) plus groups of holders for the rare shared tags, and Frontier.push is
+    leaf: its email tag, or else its published person tag) plus groups of
+    holders for the rare shared tags, and Frontier.push is
     inlined (a method call per leaf costs about 7% of the whole audit).
     """
     it = iter(lines)
@@ -296,7 +304,6 @@ def _scan(
     email_more: dict[bytes, set[int]] = {}
     person_first: dict[bytes, int] = {}
     person_more: dict[bytes, set[int]] = {}
-    dirty: set[bytes] = set()
     active_online = active_paper = withdrawals = 0
     target = b"-" if receipt is None else receipt  # b"-" is never a 32-byte digest
     found: int | None = None
@@ -305,7 +312,7 @@ def _scan(
     head = next(head_iter)
     prev_size: int | None = None
     if head.size == 0:
-        _check_head(head, None, EMPTY_ROOT, 0, kinds, email_more, person_more, dirty)
+        _check_head(head, None, EMPTY_ROOT, 0, kinds, email_more, person_more)
         prev_size = 0
         head = next(head_iter, None)
     next_progress = PROGRESS_EVERY_LEAVES if progress is not None else -1
@@ -319,9 +326,15 @@ def _scan(
         if m is not None:
             channel, day, email, person, receipt_hex = m.groups()
             try:
-                person = unhex(person)
-                if email is not None:
+                # Exactly one of email and person is published (crypto.leaves).
+                if email is None:
+                    if person is None:
+                        raise InvalidBundle(f"leaf {index} is a signature with neither an email tag nor a person tag")
+                    person = unhex(person)
+                elif person is None:
                     email = unhex(email)
+                else:
+                    raise InvalidBundle(_both_tags(index, channel))
                 if receipt_hex is not None:
                     receipt_hex = unhex(receipt_hex)
             except binascii.Error:
@@ -339,6 +352,8 @@ def _scan(
                 else:
                     kind = _ONLINE_NO_EMAIL
                     active_online += 1
+                if person_first.setdefault(person, index) != index:
+                    _share(person_first, person_more, person, index)
             else:
                 if channel == b"paper":
                     raise InvalidBundle(f"leaf {index} is a paper signature with an email tag")
@@ -346,9 +361,6 @@ def _scan(
                 active_online += 1
                 if email_first.setdefault(email, index) != index:
                     _share(email_first, email_more, email, index)
-            if person_first.setdefault(person, index) != index:
-                _share(person_first, person_more, person, index)
-                dirty.add(person)
             kinds.append(kind)
             persons.append(person)
             emails.append(email)
@@ -377,7 +389,8 @@ def _scan(
             email = emails[of]
             if email is not None:
                 _drop(email_first, email_more, email, of)
-            _drop(person_first, person_more, persons[of], of)
+            else:
+                _drop(person_first, person_more, persons[of], of)
             withdrawals += 1
             kinds.append(_WITHDRAWAL)
             persons.append(None)
@@ -397,7 +410,7 @@ def _scan(
                 next_progress += PROGRESS_EVERY_LEAVES
             if head is not None and index == head.size:
                 count = active_online + active_paper
-                _check_head(head, prev_size, root_of_edge(edge), count, kinds, email_more, person_more, dirty)
+                _check_head(head, prev_size, root_of_edge(edge), count, kinds, email_more, person_more)
                 prev_size = index
                 head = next(head_iter, None)
             next_stop = _next_stop(head, next_progress)
@@ -414,7 +427,6 @@ def _scan(
         online=active_online,
         paper=active_paper,
         withdrawals=withdrawals,
-        person_collisions=sum(len(group) - 1 for group in person_more.values()),
         latest=last,
     )
     return report, heads, found, withdrawn_by.get(found)
@@ -551,7 +563,6 @@ def _print_bundle(report: BundleReport) -> None:
     print(f"  {report.size} leaves; every head's root, count and the rules on tags hold")
     print(f"  counted: {report.count} (online {report.online}, paper {report.paper})")
     print(f"  withdrawals: {report.withdrawals}")
-    print(f"  same name and postcode, different email (active online): {report.person_collisions}")
 
 
 def _command_verify(args: argparse.Namespace) -> None:

@@ -681,11 +681,16 @@ def publish(services, petition, force=False):
         for offset, (kind, signature) in enumerate(batch):
             index = size + offset
             if kind == "signature":
+                email = _optional_bytes(signature.email_tag)
+                # An online signature with an email tag publishes no person tag:
+                # it would let a prober signing as someone find their other
+                # signature (crypto/leaves.py). The database keeps it, for supersede.
+                person = None if signature.channel == ONLINE and email is not None else bytes(signature.person_tag)
                 leaves.append(
                     leaf_format.signature_leaf(
                         signature.channel,
-                        bytes(signature.person_tag),
-                        _optional_bytes(signature.email_tag),
+                        person,
+                        email,
                         _optional_bytes(signature.receipt_hash),
                         signature.day,
                     )
