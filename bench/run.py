@@ -35,8 +35,8 @@ from urllib.parse import urlencode
 from bench import loadgen, synthetic
 from bench.pgcluster import Cluster, server_binaries
 from crypto.audit import verify_bundle
-from crypto.tags import DEFAULT_ARGON2, compute_tag, person_tag
-from signing import db, serving
+from crypto.tags import DEFAULT_ARGON2, person_tag
+from signing import calibration, db, serving
 
 SIGNING_CLI = [sys.executable, "-c", "from signing.cli import main; main()"]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -225,27 +225,8 @@ def percentile(values, fraction):
 
 
 def raw_argon2(params, threads, seconds):
-    """Raw Argon2id: (tags per second with ``threads`` threads, CPU milliseconds per tag).
-
-    crypto.tags.compute_tag itself (HMAC, then argon2-cffi), one thread per
-    core (argon2-cffi releases the GIL). The CPU figure is this process's CPU
-    time over the run: unlike the rate, it hardly moves when other programs
-    share the cores.
-    """
-    key, salt = bytes(32), bytes(16)
-    deadline = time.perf_counter() + seconds
-
-    def run(worker):
-        done = 0
-        while time.perf_counter() < deadline or done == 0:
-            compute_tag(key, salt, params, "person", f"raw {worker} {done}")
-            done += 1
-        return done
-
-    cpu, started = time.process_time(), time.perf_counter()
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        total = sum(pool.map(run, range(threads)))
-    return total / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / total
+    """Raw Argon2id: crypto.tags.compute_tag itself, one thread per core (signing.calibration)."""
+    return calibration.throughput(params, threads, seconds)
 
 
 def http_signing(instance, plan, workers=None, threads=None):

@@ -17,7 +17,7 @@ from . import ledger, pagecache
 from .errors import render_error
 from .forms import ConfirmForm, ReceiptForm, SignForm, WithdrawForm
 from .mail import MailError
-from .web import no_store, petition_or_404, services
+from .web import cacheable, no_store, petition_or_404, services
 
 bp = Blueprint("public", __name__)
 
@@ -61,9 +61,7 @@ TOKEN_MESSAGES = {
 def index():
     ledger.apply_all_schedules(services())
     petitions = [(p, ledger.current_count(p)) for p in ledger.listed_petitions()]
-    response = make_response(render_template("public/index.html", petitions=petitions))
-    response.headers["Cache-Control"] = "public, max-age=10, stale-while-revalidate=60"
-    return response
+    return cacheable(make_response(render_template("public/index.html", petitions=petitions)), 10, 60)
 
 
 @bp.get("/p/<slug>")
@@ -75,18 +73,15 @@ def petition(slug):
         abort(400)
     limit = current_app.config["DISPLAY_NAMES_PER_PAGE"]
     names = ledger.display_names(petition, int(before) if before else None, limit)
-    response = make_response(
-        render_template(
-            "public/petition.html",
-            petition=petition,
-            count=ledger.current_count(petition),
-            names=names,
-            next_before=names[-1].id if len(names) == limit else None,
-        )
+    page = render_template(
+        "public/petition.html",
+        petition=petition,
+        count=ledger.current_count(petition),
+        names=names,
+        next_before=names[-1].id if len(names) == limit else None,
     )
     # No form and no cookie here, so a read storm can be served from caches.
-    response.headers["Cache-Control"] = "public, max-age=10, stale-while-revalidate=60"
-    return response
+    return cacheable(make_response(page), 10, 60)
 
 
 @bp.route("/p/<slug>/sign", methods=["GET", "POST"])

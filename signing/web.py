@@ -24,7 +24,14 @@ def no_store(body, status=200):
     return response
 
 
-def cacheable(response, max_age_seconds):
-    """A response anyone may cache briefly: the same for every visitor."""
-    response.headers["Cache-Control"] = f"public, max-age={max_age_seconds}"
+def cacheable(response, max_age_seconds, stale_seconds=0):
+    """A response anyone may cache briefly: the same for every visitor.
+
+    ``stale_seconds`` lets a cache keep serving the old copy while it fetches
+    a new one, so a read storm reaches the app once per cache, not per reader.
+    """
+    directives = f"public, max-age={max_age_seconds}"
+    if stale_seconds:
+        directives += f", stale-while-revalidate={stale_seconds}"
+    response.headers["Cache-Control"] = directives
     return response

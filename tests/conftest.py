@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
+from argon2 import PasswordHasher
 
 from crypto.normalise import canonical_email
 from signing import create_app, db, keyring, ledger
@@ -202,6 +203,26 @@ def app(app_config):
 @pytest.fixture
 def services(app):
     return app.extensions["countersign"]
+
+
+# A cheap Argon2id for organiser passwords: tests of accounts, not of the hash's cost.
+CHEAP_PASSWORD_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+def row_counts():
+    """Rows in every table: what a refused request must leave unchanged."""
+    with db.database.connection_context():
+        return {model.__name__: model.select().count() for model in ALL_MODELS}
+
+
+@pytest.fixture
+def make_app(app, app_config):
+    """Another app on the same database and keys, with some settings changed."""
+
+    def build(**overrides):
+        return create_app({**app_config, **overrides})
+
+    return build
 
 
 def make_petition(services, slug="test", **policy):

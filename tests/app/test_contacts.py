@@ -4,9 +4,8 @@ import os
 import stat
 
 import pytest
-from argon2 import PasswordHasher
 from click.testing import CliRunner
-from conftest import Signer, make_petition
+from conftest import CHEAP_PASSWORD_HASHER, Signer, make_petition
 
 from crypto.errors import InvalidKey
 from crypto.sealed import contact_info, generate_organiser_key, load_private_key, open_sealed
@@ -89,7 +88,7 @@ def test_bad_contact_address_is_a_field_error(browser, services, organiser_key):
 
 
 def test_organiser_sets_the_contact_key_in_the_petition_form(app, services, organiser_key, browser, monkeypatch):
-    monkeypatch.setattr(accounts, "password_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setattr(accounts, "password_hasher", CHEAP_PASSWORD_HASHER)
     _, public = organiser_key
     accounts.add_organiser("org@campaign.example", "a long enough password")
     browser.submit("/organiser/login", {"email": "org@campaign.example", "password": "a long enough password"})

@@ -19,15 +19,13 @@ import os
 from urllib.parse import quote_from_bytes
 
 import pytest
-from argon2 import PasswordHasher
-from conftest import CSRF_RE, make_petition
+from conftest import CHEAP_PASSWORD_HASHER, CSRF_RE, make_petition, row_counts
 from flask import url_for
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
 from signing import accounts, db
-from signing.models import ALL_MODELS
 
 FUZZ = settings(
     # COUNTERSIGN_FUZZ_EXAMPLES=2000 for a deeper run by hand.
@@ -85,9 +83,7 @@ csrf_choices = st.sampled_from(["valid", "valid", "valid", "missing", "garbage",
 garbage_bodies = st.sampled_from([False, False, False, True])
 
 
-def row_counts():
-    with db.database.connection_context():
-        return {model.__name__: model.select().count() for model in ALL_MODELS}
+
 
 
 def encoded(pairs):
@@ -161,7 +157,7 @@ def fuzz(app, services):
 
 @pytest.fixture
 def organiser_fuzz(app, services, monkeypatch):
-    monkeypatch.setattr(accounts, "password_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setattr(accounts, "password_hasher", CHEAP_PASSWORD_HASHER)
     with db.database.connection_context():
         organiser = accounts.add_organiser("alice@campaign.example", PASSWORD, is_operator=True)
     make_petition(services, "ours", organiser=organiser.id, require_email=False)

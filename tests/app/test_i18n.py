@@ -337,9 +337,9 @@ def test_mail_goes_out_in_the_signers_language(browser, services, mailbox):
 
 @pytest.fixture
 def signed_in(browser, monkeypatch, app):
-    from argon2 import PasswordHasher
+    from conftest import CHEAP_PASSWORD_HASHER
 
-    monkeypatch.setattr(accounts, "password_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setattr(accounts, "password_hasher", CHEAP_PASSWORD_HASHER)
     accounts.add_organiser("alice@campaign.example", PASSWORD)
     response = browser.submit("/organiser/login", {"email": "alice@campaign.example", "password": PASSWORD})
     assert response.status_code == 302

@@ -18,9 +18,8 @@ import logging
 import threading
 
 import pytest
-from argon2 import PasswordHasher
 from click.testing import CliRunner
-from conftest import Signer, assert_no_trace, captured_logs, make_petition, receipt_from
+from conftest import CHEAP_PASSWORD_HASHER, Signer, assert_no_trace, captured_logs, make_petition, receipt_from
 from test_privacy import SIGNER, sign_everything
 from werkzeug.serving import make_server
 
@@ -54,7 +53,7 @@ def every_logger_at_debug(caplog):
 def test_every_flow_leaves_no_trace_in_any_log(
     app, browser, services, petition, other_process, instance_path, caplog, capfd, monkeypatch, every_logger_at_debug
 ):
-    monkeypatch.setattr(accounts, "password_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setattr(accounts, "password_hasher", CHEAP_PASSWORD_HASHER)
     monkeypatch.setenv("SIGNING_INSTANCE_PATH", str(instance_path))
     browser.client.environ_base.update(REMOTE_ADDR=ADDRESS, HTTP_USER_AGENT=USER_AGENT)
     client = browser.client

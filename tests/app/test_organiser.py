@@ -6,9 +6,8 @@ import tempfile
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from argon2 import PasswordHasher
 from click.testing import CliRunner
-from conftest import Signer, make_petition
+from conftest import CHEAP_PASSWORD_HASHER, Signer, make_petition
 
 from crypto.audit import verify_bundle
 from crypto.errors import InvalidKey
@@ -23,7 +22,7 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture(autouse=True)
 def cheap_passwords(monkeypatch):
-    monkeypatch.setattr(accounts, "password_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setattr(accounts, "password_hasher", CHEAP_PASSWORD_HASHER)
 
 
 @pytest.fixture

@@ -3,14 +3,10 @@
 import re
 
 import pytest
-from conftest import Signer, make_petition, receipt_from
+from conftest import Signer, make_petition, receipt_from, row_counts
 
 from signing import ledger
-from signing.models import CLOSED, Leaf, Petition, Signature, TreeHead
-
-
-def row_counts():
-    return {model.__name__: model.select().count() for model in (Petition, Signature, Leaf, TreeHead)}
+from signing.models import CLOSED, Petition, Signature
 
 
 def count_on_page(browser, slug):

@@ -3,25 +3,17 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import Browser, Signer
+from conftest import Browser, Signer, row_counts
 
-from signing import create_app, db, ledger, ratelimit
-from signing.models import ALL_MODELS
+from signing import ledger, ratelimit
 
 ADDRESS = "198.51.100.23"
 
 
-@pytest.fixture
-def make_app(app, app_config):
-    def build(**overrides):
-        return create_app({**app_config, **overrides})
-
-    return build
 
 
-def row_counts():
-    with db.database.connection_context():
-        return {model.__name__: model.select().count() for model in ALL_MODELS}
+
+
 
 
 def client_at(app, address):

@@ -9,12 +9,10 @@ import threading
 import time
 
 import pytest
-from argon2 import PasswordHasher
-from conftest import Signer, make_petition, receipt_from
+from conftest import CHEAP_PASSWORD_HASHER, Signer, make_petition, receipt_from, row_counts
 from flask import url_for
 
-from signing import accounts, create_app, db, ledger
-from signing.models import ALL_MODELS
+from signing import accounts, db, ledger
 from signing.throttle import TagsBusy, TagThrottle
 
 PASSWORD = "correct horse battery staple"
@@ -30,7 +28,7 @@ SAMPLE_VALUES = {
 
 @pytest.fixture(autouse=True)
 def cheap_passwords(monkeypatch):
-    monkeypatch.setattr(accounts, "password_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setattr(accounts, "password_hasher", CHEAP_PASSWORD_HASHER)
 
 
 @pytest.fixture
@@ -39,19 +37,10 @@ def organiser(app):
         return accounts.add_organiser("alice@campaign.example", PASSWORD, is_operator=True)
 
 
-@pytest.fixture
-def make_app(app, app_config):
-    """Another app on the same database and keys, with some settings changed."""
-
-    def build(**overrides):
-        return create_app({**app_config, **overrides})
-
-    return build
 
 
-def row_counts():
-    with db.database.connection_context():
-        return {model.__name__: model.select().count() for model in ALL_MODELS}
+
+
 
 
 def every_route(app):

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pyotp
 import pytest
-from argon2 import PasswordHasher
 from click.testing import CliRunner
+from conftest import CHEAP_PASSWORD_HASHER
 
 from signing import accounts, db, twofactor
 from signing.cli import main as cli
@@ -25,7 +25,7 @@ SECRET_RE = re.compile(r'name="secret" type="hidden" value="([A-Z2-7]{32})"')
 
 @pytest.fixture(autouse=True)
 def cheap_passwords(monkeypatch):
-    monkeypatch.setattr(accounts, "password_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setattr(accounts, "password_hasher", CHEAP_PASSWORD_HASHER)
 
 
 @pytest.fixture
