@@ -202,6 +202,15 @@ def close(slug):
     return redirect(url_for("organiser.petition", slug=slug))
 
 
+PAPER_CLOSED_MESSAGE = _l("Paper signatures can be added only while the petition is open.")
+
+
+def _form_refused(petition, form):
+    """The result page listing every message of a form that did not validate."""
+    messages = " ".join(str(message) for errors in form.errors.values() for message in errors)
+    return _paper_result_page(petition, errors=[(0, messages)], status=400)
+
+
 def _paper_result_page(petition, result=None, errors=None, status=200):
     return (
         render_template("organiser/paper_result.html", petition=petition, result=result, errors=errors or []),
@@ -215,7 +224,7 @@ def paper_one(slug):
     petition = managed_petition(slug)
     form = PaperForm()
     if not form.validate_on_submit():
-        return _paper_result_page(petition, errors=[(0, " ".join(map(str, sum(form.errors.values(), []))))], status=400)
+        return _form_refused(petition, form)
     try:
         identity = ledger.canonical_identity(
             services(),
@@ -233,7 +242,7 @@ def paper_one(slug):
             petition, errors=[(0, _l("Outside the areas %(areas)s.", areas=str(error)))], status=400
         )
     except ledger.PetitionNotOpen:
-        return render_error(409, _l("Paper signatures can be added only while the petition is open."))
+        return render_error(409, PAPER_CLOSED_MESSAGE)
     return _paper_result_page(petition, result)
 
 
@@ -243,9 +252,9 @@ def paper_upload(slug):
     petition = managed_petition(slug)
     form = UploadForm()
     if not form.validate_on_submit():
-        return _paper_result_page(petition, errors=[(0, " ".join(map(str, sum(form.errors.values(), []))))], status=400)
+        return _form_refused(petition, form)
     if not petition.accepts_signatures:
-        return render_error(409, _l("Paper signatures can be added only while the petition is open."))
+        return render_error(409, PAPER_CLOSED_MESSAGE)
     try:
         identities = parse_paper_csv(services(), petition, form.file.data.read())
         result = ledger.add_paper_signatures(services(), petition, identities)

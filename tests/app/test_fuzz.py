@@ -198,11 +198,10 @@ PUBLIC_FORMS = {
 }
 
 
-@FUZZ
-@given(data=st.data())
-def test_public_forms_refuse_hostile_bodies(fuzz, data):
-    path = data.draw(st.sampled_from(sorted(PUBLIC_FORMS)))
-    names = st.sampled_from(PUBLIC_FORMS[path] + [b"csrf_token", b"", b"\x00", b"name[]"]) | st.binary(max_size=10)
+def post_hostile_form(fuzz, data, forms, extra_names):
+    """POST one of ``forms`` with random field names and values, body type, CSRF token and garbage."""
+    path = data.draw(st.sampled_from(sorted(forms)))
+    names = st.sampled_from(forms[path] + extra_names) | st.binary(max_size=10)
     pairs = data.draw(st.lists(st.tuples(names, raw_values), max_size=8))
     fuzz.send(
         "POST",
@@ -212,6 +211,12 @@ def test_public_forms_refuse_hostile_bodies(fuzz, data):
         csrf=data.draw(csrf_choices),
         garbage=data.draw(garbage_bodies),
     )
+
+
+@FUZZ
+@given(data=st.data())
+def test_public_forms_refuse_hostile_bodies(fuzz, data):
+    post_hostile_form(fuzz, data, PUBLIC_FORMS, [b"csrf_token", b"", b"\x00", b"name[]"])
 
 
 @FUZZ
@@ -273,17 +278,7 @@ ORGANISER_FORMS = {
 @FUZZ
 @given(data=st.data())
 def test_organiser_forms_refuse_hostile_bodies(organiser_fuzz, data):
-    path = data.draw(st.sampled_from(sorted(ORGANISER_FORMS)))
-    names = st.sampled_from(ORGANISER_FORMS[path] + [b"csrf_token", b""]) | st.binary(max_size=10)
-    pairs = data.draw(st.lists(st.tuples(names, raw_values), max_size=8))
-    organiser_fuzz.send(
-        "POST",
-        path,
-        pairs,
-        content_type=data.draw(content_types),
-        csrf=data.draw(csrf_choices),
-        garbage=data.draw(garbage_bodies),
-    )
+    post_hostile_form(organiser_fuzz, data, ORGANISER_FORMS, [b"csrf_token", b""])
 
 
 @FUZZ
