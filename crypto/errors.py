@@ -61,3 +61,7 @@ class InvalidSignature(CryptoError):
 
 class InvalidBundle(CryptoError):
     """An audit bundle is malformed or inconsistent."""
+
+
+class InvalidToken(CryptoError):
+    """Text is not shaped like a confirmation token (refused before any look-up)."""

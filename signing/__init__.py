@@ -11,10 +11,9 @@ from crypto.normalise import DEFAULT_DOTLESS_DOMAINS
 from crypto.tags import Argon2Params
 
 from . import config as config_module
-from . import db, errors, i18n, inputs, keyring, logging_setup, mail, ratelimit, security, serving
+from . import db, keyring, logging_setup, mail, serving, web
 from .ledger import Services
-from .throttle import TagThrottle
-from .uploads import InMemoryRequest
+from .ledger.throttle import TagThrottle
 
 
 def _template_folder():
@@ -31,7 +30,6 @@ def create_app(config=None):
     """Build the app. ``config`` overrides every other source (used by tests)."""
     settings = config_module.load(config)
     app = Flask(__name__, instance_path=settings["INSTANCE_PATH"], template_folder=_template_folder())
-    app.request_class = InMemoryRequest
     app.config.update(settings)
     logging_setup.init_app(app)
 
@@ -71,15 +69,5 @@ def create_app(config=None):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count, x_prefix=count)
 
     db.init_app(app)
-    i18n.init_app(app)
-    # Before CSRF and forms: a refused request costs nothing further.
-    ratelimit.init_app(app)
-    inputs.init_app(app)
-    security.init_app(app)
-    errors.init_app(app)
-
-    from . import audit, organiser, public, results
-
-    for blueprint in (public.bp, audit.bp, results.bp, organiser.bp):
-        app.register_blueprint(blueprint)
+    web.init_app(app)
     return app

@@ -16,21 +16,9 @@ from werkzeug.serving import WSGIRequestHandler, run_simple
 from crypto import sealed
 from crypto.errors import CryptoError
 
-from . import (
-    accounts,
-    calibration,
-    contacts,
-    create_app,
-    db,
-    keyring,
-    ledger,
-    logging_setup,
-    migrations,
-    paper,
-    serving,
-)
+from . import calibration, create_app, db, keyring, ledger, logging_setup, migrations, paper_csv, serving
 from . import config as config_module
-from .models import DRAFT, OPEN, Petition
+from .ledger import accounts, contacts
 
 DEMO_SLUG = "demo"
 DEMO_PETITION = {
@@ -72,9 +60,11 @@ class QuietRequestHandler(WSGIRequestHandler):
         self.log("info", "%s %s %s", self.command, path, code)
 
 
-def fail(message):
-    click.echo(f"signing: {message}", err=True)
-    sys.exit(1)
+class CommandError(click.ClickException):
+    """One line on stderr, exit status 1: what went wrong and what to do."""
+
+    def show(self, file=None):
+        click.echo(f"signing: {self.format_message()}", err=True)
 
 
 @contextmanager
@@ -82,9 +72,9 @@ def app_context(overrides=None):
     try:
         app = create_app(overrides)
     except CryptoError as error:
-        fail(str(error))
+        raise CommandError(str(error)) from None
     except ValueError as error:
-        fail(f"configuration: {error}")
+        raise CommandError(f"configuration: {error}") from None
     with app.app_context(), db.database.connection_context():
         yield app
 
@@ -96,7 +86,7 @@ def initialise(settings):
     try:
         migrations.migrate_to_latest()
     except migrations.SchemaVersionError as error:
-        fail(str(error))
+        raise CommandError(str(error)) from None
     return created
 
 
@@ -139,7 +129,7 @@ def demo(host, port):
         overrides["MAIL_BACKEND"] = "console"
     initialise(settings)
     with app_context(overrides) as app:
-        if Petition.get_or_none(Petition.slug == DEMO_SLUG) is None:
+        if ledger.petition_by_slug(DEMO_SLUG) is None:
             ledger.create_petition(app.extensions["countersign"], slug=DEMO_SLUG, **DEMO_PETITION)
     click.echo(f"Countersign demo: http://{host}:{port}/p/{DEMO_SLUG}  (Ctrl-C to stop)")
     run_simple(host, port, app, request_handler=QuietRequestHandler, threaded=True)
@@ -154,8 +144,8 @@ def serve(bind, workers):
         try:
             migrations.check_version()
         except migrations.SchemaVersionError as error:
-            fail(str(error))
-        memory_kib = max([app.config["ARGON2_MEMORY_KIB"]] + [p.argon2.memory_kib for p in Petition.select()])
+            raise CommandError(str(error)) from None
+        memory_kib = ledger.largest_argon2_memory_kib(app.config["ARGON2_MEMORY_KIB"])
     serving.exec_gunicorn(serving.gunicorn_argv(bind, workers), serving.malloc_environment(memory_kib))
 
 
@@ -188,18 +178,18 @@ def petition():
 def petition_create(slug, draft, areas, **fields):
     """Create a petition with its own key, salt and empty signed log."""
     with app_context() as app:
-        if Petition.get_or_none(Petition.slug == slug) is not None:
-            fail(f"a petition called {slug!r} already exists")
         try:
             created = ledger.create_petition(
                 app.extensions["countersign"],
                 slug=slug,
-                status=DRAFT if draft else OPEN,
+                status=ledger.DRAFT if draft else ledger.OPEN,
                 allowed_areas=" ".join(areas.upper().split()),
                 **fields,
             )
         except ledger.InvalidPetition as error:
-            fail(str(error))
+            raise CommandError(str(error)) from None
+        except ledger.SlugTaken:
+            raise CommandError(f"a petition called {slug!r} already exists") from None
         click.echo(f"created petition {created.slug} ({created.status})")
 
 
@@ -211,12 +201,11 @@ def publish(slugs, force):
     with app_context() as app:
         services = app.extensions["countersign"]
         _expire(services)
-        petitions = Petition.select().where(Petition.status != DRAFT)
+        petitions = ledger.published_petitions(slugs)
         if slugs:
-            petitions = petitions.where(Petition.slug.in_(slugs))
             missing = set(slugs) - {p.slug for p in petitions}
             if missing:
-                fail("no such petition: " + ", ".join(sorted(missing)))
+                raise CommandError("no such petition: " + ", ".join(sorted(missing)))
         for item in petitions:
             head = ledger.publish(services, item, force=force)
             if head is not None:
@@ -237,9 +226,9 @@ def _expire(services):
 
 
 def _petition_or_fail(slug):
-    found = Petition.get_or_none(Petition.slug == slug)
+    found = ledger.petition_by_slug(slug)
     if found is None:
-        fail(f"no such petition: {slug}")
+        raise CommandError(f"no such petition: {slug}")
     return found
 
 
@@ -250,8 +239,8 @@ def petition_open(slug):
     with app_context():
         try:
             ledger.open_petition(_petition_or_fail(slug))
-        except ledger.PetitionNotOpen:
-            fail(f"{slug} is not a draft")
+        except ledger.PetitionNotDraft:
+            raise CommandError(f"{slug} is not a draft") from None
         click.echo(f"{slug} is open")
 
 
@@ -263,7 +252,7 @@ def petition_close(slug):
         try:
             ledger.close_petition(app.extensions["countersign"], _petition_or_fail(slug))
         except ledger.PetitionNotOpen:
-            fail(f"{slug} is not open")
+            raise CommandError(f"{slug} is not open") from None
         click.echo(f"{slug} is closed; final count {ledger.current_count(_petition_or_fail(slug))}")
 
 
@@ -282,7 +271,7 @@ def organiser_add(email, operator, password):
         try:
             accounts.add_organiser(email, password, is_operator=operator)
         except accounts.AccountError as error:
-            fail(str(error))
+            raise CommandError(str(error)) from None
         click.echo(f"organiser {accounts.normalise_email(email)} added" + (" (operator)" if operator else ""))
 
 
@@ -296,7 +285,7 @@ def organiser_totp_reset(email):
     """
     with app_context():
         if not accounts.reset_two_factor(email):
-            fail(f"no organiser {accounts.normalise_email(email)}")
+            raise CommandError(f"no organiser {accounts.normalise_email(email)}")
         click.echo(
             f"two-factor sign-in is off for {accounts.normalise_email(email)}; "
             "their sessions have ended and they can log in with the password alone"
@@ -311,14 +300,17 @@ def import_paper(slug, csv_file):
     with app_context() as app:
         services = app.extensions["countersign"]
         target = _petition_or_fail(slug)
-        if not target.accepts_signatures:
-            fail(f"{slug} is not open: paper signatures can be added only while it is open")
         try:
-            identities = paper.parse_paper_csv(services, target, csv_file.read())
-        except paper.PaperFileError as error:
+            ledger.require_open(target)
+        except ledger.PetitionNotOpen:
+            raise CommandError(f"{slug} is not open: paper signatures can be added only while it is open") from None
+        try:
+            identities = paper_csv.parse_paper_csv(services, target, csv_file.read())
+        except paper_csv.PaperFileError as error:
             for problem in error.errors:
                 click.echo(f"line {problem.line}: {problem.reason}", err=True)
-            fail(f"the file was rejected whole ({len(error.errors)} bad line(s)); nothing was added")
+            rejected = len(error.errors)
+            raise CommandError(f"the file was rejected whole ({rejected} bad line(s)); nothing was added") from None
         with click.progressbar(length=len(identities), label="computing tags", file=sys.stderr) as bar:
             result = ledger.add_paper_signatures(services, target, identities, progress=bar.update)
         click.echo(f"added {result.added}, skipped as duplicates {result.skipped}, rejected 0")
@@ -336,7 +328,7 @@ def shred(slug, yes):
         try:
             ledger.shred(app.extensions["countersign"], target)
         except ledger.PetitionNotClosed:
-            fail(f"{slug} is not closed: close it first")
+            raise CommandError(f"{slug} is not closed: close it first") from None
         click.echo(f"{slug}: key destroyed; log, totals and certificate remain")
 
 
@@ -357,7 +349,7 @@ def keys_organiser(private_key_file):
     try:
         descriptor = os.open(private_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        fail(f"{private_key_file} already exists; choose another name")
+        raise CommandError(f"{private_key_file} already exists; choose another name") from None
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(private_pem)
     click.echo(f"private key written to {private_key_file}: keep it safe, it is the only way to read contacts")
@@ -372,7 +364,7 @@ def contacts_command(slug, key_file):
     try:
         private_key = sealed.load_private_key(key_file.read())
     except CryptoError as error:
-        fail(str(error))
+        raise CommandError(str(error)) from None
     with app_context():
         addresses, failures = contacts.open_all(_petition_or_fail(slug), private_key)
     for address in addresses:

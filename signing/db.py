@@ -29,10 +29,6 @@ SQLITE_PRAGMAS = {
 logging.getLogger("peewee").setLevel(logging.WARNING)
 
 
-class SchemaMissingError(RuntimeError):
-    pass
-
-
 # Each worker process keeps its PostgreSQL connections between requests: a
 # new connection forks a server process (about 5 ms here), more than a whole
 # petition page costs. Idle ones are dropped after stale_timeout seconds.
@@ -108,32 +104,6 @@ def scrub_freed_space():
         database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     else:
         database.execute_sql("VACUUM FULL petition")
-
-
-def create_schema():
-    """Create the tables; in an empty database, record that they are at the latest version.
-
-    For tests and tools. ``signing init`` uses ``migrations.migrate_to_latest``,
-    which also upgrades an older database.
-    """
-    from . import models
-
-    with database.connection_context():
-        fresh = not models.Petition.table_exists()
-        database.create_tables(models.ALL_MODELS, safe=True)
-        if fresh:
-            models.SchemaVersion.create(version=models.SCHEMA_VERSION)
-
-
-def check_schema():
-    from . import models
-
-    with database.connection_context():
-        missing = [m._meta.table_name for m in models.ALL_MODELS if not m.table_exists()]
-    if missing:
-        raise SchemaMissingError(
-            "the database has no tables yet (missing: " + ", ".join(missing) + "); run `signing init` first"
-        )
 
 
 def init_app(app):

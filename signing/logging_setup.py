@@ -16,6 +16,9 @@ body. Three layers keep it so:
 3. The handlers configured here (``LOGGING``, used by the CLI and by gunicorn
    as ``logconfig_dict``) also drop the withheld records (``PrivacyFilter``).
 
+Log lines carry a level, a logger name and a message: no time stamp (the
+journal or the process supervisor adds one), never a client address.
+
 There is no access log: gunicorn's is off (``gunicorn_conf.accesslog``,
 and its logger has no handler here), and the development server's request
 line is written by ``cli.QuietRequestHandler`` without the address.
@@ -25,7 +28,32 @@ import logging
 import logging.config
 import re
 
-from .logs import LOG_FORMAT, RedactAddresses, redact
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+# IPv4 dotted quads and IPv6 in its usual spellings (at least two colons).
+# Overmatching (a clock time such as 12:30:45, the server's own listening
+# address) only costs a redacted word.
+_ADDRESS_RE = re.compile(
+    r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)"
+    r"|(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![\w:]|\.\d)"
+)
+REDACTED = "[address]"
+
+
+def redact(text):
+    return _ADDRESS_RE.sub(REDACTED, text)
+
+
+class RedactAddresses(logging.Filter):
+    """Replace anything shaped like an IP address in a record's message."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
 
 _EMAIL_RE = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+\.[^\s@<>()\[\],;:\"']+")
 _RECEIPT_RE = re.compile(r"\b[A-Za-z2-7]{4}(?:-[A-Za-z2-7]{2,4}){6}\b|\b[A-Z2-7]{26}\b")
@@ -112,7 +140,6 @@ def logging_config(level="INFO"):
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        # Named "redact" since the first set-up (logs.py), which gunicorn's tests read.
         "filters": {"redact": {"()": PrivacyFilter}},
         "formatters": {"plain": {"format": LOG_FORMAT}},
         "handlers": {

@@ -23,19 +23,13 @@ from flask import has_request_context, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
-from .i18n import localised
+from .ledger.errors import MailError
+from .web.i18n import localised
 
 log = logging.getLogger("countersign.mail")
 
 BACKENDS = ("smtp", "console")
 SECURITY_MODES = ("starttls", "tls", "none")
-
-
-class MailError(Exception):
-    """A message could not be sent. The message is generic: it never names the recipient."""
-
-    def __init__(self, message="the message could not be sent"):
-        super().__init__(message)
 
 
 class MailNotConfigured(MailError):

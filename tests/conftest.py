@@ -24,7 +24,7 @@ from aiosmtpd.controller import Controller
 from argon2 import PasswordHasher
 
 from crypto.normalise import canonical_email
-from signing import create_app, db, keyring, ledger
+from signing import create_app, db, keyring, ledger, migrations
 from signing.models import ALL_MODELS, SCHEMA_VERSION, SchemaVersion
 
 CHEAP_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 8, "ARGON2_PARALLELISM": 1}
@@ -190,7 +190,7 @@ def app(app_config):
         reset_postgres(POSTGRES_URL)
     else:
         db.open_database(f"sqlite:///{instance}/countersign.db")
-        db.create_schema()
+        migrations.migrate_to_latest()
     application = create_app(app_config)
     # No app context is held across the test: each client request must get its
     # own (and its own ``g``), as in production, or Flask-WTF's per-request CSRF

@@ -12,8 +12,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from peewee import IntegrityError
 
-from . import twofactor
-from .models import Organiser, Petition
+from crypto import twofactor
+
+from ..models import Organiser, Petition
+from .errors import AccountError, LoginFailed, OrganiserExists, TwoFactorRefused, WeakPassword
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
@@ -25,20 +27,8 @@ password_hasher = PasswordHasher()
 _DUMMY_HASH = password_hasher.hash("countersign: no such organiser")
 
 
-class AccountError(Exception):
-    pass
-
-
-class LoginFailed(AccountError):
-    """Wrong address, wrong password, or locked: deliberately indistinguishable."""
-
-
-class WeakPassword(AccountError):
-    pass
-
-
-class OrganiserExists(AccountError):
-    pass
+def organiser_by_id(organiser_id):
+    return Organiser.get_or_none(Organiser.id == organiser_id)
 
 
 def normalise_email(email):
@@ -155,10 +145,6 @@ def may_manage(organiser, petition):
 
 
 # --- two-factor sign-in --------------------------------------------------------
-
-
-class TwoFactorRefused(AccountError):
-    """Wrong password or code (or locked) while turning two-factor on or off."""
 
 
 def _check_password_and_lock(organiser, password, now):

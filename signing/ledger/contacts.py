@@ -8,7 +8,7 @@ apart from any signature so the list says nothing about who signed what.
 from crypto.errors import InvalidKey
 from crypto.sealed import contact_info, open_sealed, seal
 
-from .models import SealedContact
+from ..models import SealedContact
 
 
 def offers_contact(petition):

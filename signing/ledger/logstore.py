@@ -13,8 +13,8 @@ from crypto import merkle
 from crypto.treehead import TreeHead as SignedHead
 from crypto.treehead import format_minute, sign_head
 
-from .db import bulk_insert, database
-from .models import Leaf, Node, TreeHead
+from ..db import bulk_insert, database
+from ..models import Leaf, Node, TreeHead
 
 # Node pairs per query when reading many at once (bound parameters stay few).
 _READ_CHUNK_NODES = 200

@@ -19,12 +19,10 @@ import threading
 from collections import deque
 from contextlib import contextmanager
 
+from .errors import TagsBusy
+
 # What a 503 tells the client to wait before trying again.
 BUSY_RETRY_AFTER_SECONDS = 5
-
-
-class TagsBusy(Exception):
-    """Every tag slot stayed taken for the whole wait; nothing was computed or stored."""
 
 
 class TagThrottle:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from peewee import fn
 
-from .ledger import in_latest_head
-from .models import Signature
+from ..models import Signature
+from .publishing import in_latest_head
 
 SHOWN, FEWER_THAN, WITHHELD = "shown", "fewer_than", "withheld"
 

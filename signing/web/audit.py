@@ -11,8 +11,9 @@ from flask import Blueprint, Response, abort, current_app, request, stream_with_
 
 from crypto.audit import BUNDLE_FORMAT
 
-from . import logstore, web
-from .web import cacheable, services
+from ..ledger import logstore
+from . import lookup
+from .lookup import cacheable, services
 
 bp = Blueprint("audit", __name__)
 
@@ -26,7 +27,7 @@ def keyring():
 
 
 def petition_or_404(slug):
-    return web.petition_or_404(slug, description=f"no petition {slug!r}")
+    return lookup.petition_or_404(slug, description=f"no petition {slug!r}")
 
 
 def int_arg(name, minimum=0):

@@ -7,7 +7,8 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from .throttle import BUSY_RETRY_AFTER_SECONDS, TagsBusy
+from .. import ledger
+from ..ledger.throttle import BUSY_RETRY_AFTER_SECONDS
 
 log = logging.getLogger("countersign")
 
@@ -23,6 +24,55 @@ MESSAGES = {
     500: (_l("Something went wrong"), _l("Nothing you sent was kept. Please try again later.")),
     503: (_l("Busy"), _l("The service is busy. Please try again in a moment.")),
 }
+
+
+# One answer per domain refusal, wherever it is raised: (status, title or None, message).
+DOMAIN_ERRORS = {
+    ledger.PetitionNotOpen: (
+        409,
+        None,
+        _l("This petition is not open for signatures. Signatures already counted still stand."),
+    ),
+    ledger.PetitionNotDraft: (409, None, _l("Only a draft can be opened.")),
+    ledger.PolicyFixed: (409, None, _l("Once a petition is open only its closing date and thresholds can change.")),
+    ledger.PetitionNotClosed: (409, None, _l("Only a closed petition can be shredded.")),
+    ledger.ConcurrentImport: (
+        409,
+        None,
+        _l("Another import ran at the same time; nothing was added. Please try again."),
+    ),
+    ledger.MailError: (
+        503,
+        _l("Email not sent"),
+        _l(
+            "We could not send the email, so nothing was kept. "
+            "Please try again in a few minutes by filling in the form again."
+        ),
+    ),
+    ledger.TagsBusy: (503, None, None),
+    ledger.MalformedToken: (
+        400,
+        _l("Link not valid"),
+        _l("This is not a valid confirmation link. Please open the link from the email exactly as it was sent."),
+    ),
+    ledger.UnknownToken: (
+        404,
+        _l("Link already used or not valid"),
+        _l(
+            "This confirmation link has already been used, or has been replaced by a newer one, or is not valid. "
+            "If you confirmed already, your signature counts: check it with your receipt code. "
+            "Otherwise, open the newest link you were sent, or sign again."
+        ),
+    ),
+    ledger.ExpiredToken: (
+        410,
+        _l("Link expired"),
+        _l("This confirmation link has expired, so the signature was not counted. Please sign again for a new link."),
+    ),
+    ledger.UnknownReceipt: (404, None, _l("No signature on this petition has that receipt code.")),
+}
+# Refusals that say "try again shortly": nothing was computed or stored.
+RETRY_LATER = {ledger.TagsBusy, ledger.MailError}
 
 
 def render_error(status, message=None, title=None):
@@ -49,11 +99,14 @@ def init_app(app):
             _l("Form expired"),
         )
 
-    @app.errorhandler(TagsBusy)
-    def _busy(_error):
-        # Every Argon2id slot stayed taken: nothing was computed or stored.
-        body, status = render_error(503)
-        return body, status, {"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)}
+    @app.errorhandler(ledger.LedgerError)
+    def _refused(error):
+        status, title, message = DOMAIN_ERRORS.get(type(error), (409, None, None))
+        if wants_json():
+            return {"error": str(MESSAGES[status][1])}, status
+        body, status = render_error(status, message, title)
+        headers = {"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)} if type(error) in RETRY_LATER else {}
+        return body, status, headers
 
     @app.errorhandler(HTTPException)
     def _http(error):

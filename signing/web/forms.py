@@ -7,7 +7,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 
 from crypto.normalise import EMAIL_MAX_CHARS, NAME_MAX_CHARS, POSTCODE_MAX_CHARS
 
-from .ledger import DISPLAY_NAME_MAX_CHARS
+from ..ledger import DISPLAY_NAME_MAX_CHARS
 
 # A receipt is 26 characters; room for dashes and spaces people add.
 RECEIPT_MAX_CHARS = 100

@@ -27,9 +27,9 @@ from urllib.parse import unquote_to_bytes
 from flask import abort, request
 from flask_babel import lazy_gettext as _l
 
+from ..ledger import SLUG_RE
 from .errors import render_error
 from .forms import has_control_characters
-from .ledger import SLUG_RE
 from .uploads import UPLOAD_ENDPOINTS
 
 MAX_ROW_ID = 2**63 - 1

@@ -2,7 +2,7 @@
 
 from flask import abort, current_app, make_response
 
-from . import ledger
+from .. import ledger
 
 
 def services():

@@ -13,11 +13,11 @@ from flask_babel import lazy_gettext as _l
 
 from crypto.errors import InvalidIdentity, InvalidReceipt
 
-from . import ledger, pagecache
-from .errors import render_error
+from .. import ledger
+from . import pagecache
+from .errors import DOMAIN_ERRORS, render_error
 from .forms import ConfirmForm, ReceiptForm, SignForm, WithdrawForm
-from .mail import MailError
-from .web import cacheable, no_store, petition_or_404, services
+from .lookup import cacheable, no_store, petition_or_404, services
 
 bp = Blueprint("public", __name__)
 
@@ -26,34 +26,8 @@ IDENTITY_MESSAGES = {
     "email": _l("Please enter a valid email address, like name@example.org."),
     "postcode": _l("Please enter a valid UK postcode, like SW1A 1AA."),
 }
-CLOSED_MESSAGE = _l("This petition is not open for signatures. Signatures already counted still stand.")
+UNKNOWN_RECEIPT_MESSAGE = DOMAIN_ERRORS[ledger.UnknownReceipt][2]
 BAD_RECEIPT_MESSAGE = _l("A receipt code has 26 letters and digits, like ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ.")
-UNKNOWN_RECEIPT_MESSAGE = _l("No signature on this petition has that receipt code.")
-MAIL_FAILED_TITLE = _l("Email not sent")
-MAIL_FAILED_MESSAGE = _l(
-    "We could not send the email, so nothing was kept. Please try again in a few minutes by filling in the form again."
-)
-TOKEN_MESSAGES = {
-    ledger.MalformedToken: (
-        400,
-        _l("Link not valid"),
-        _l("This is not a valid confirmation link. Please open the link from the email exactly as it was sent."),
-    ),
-    ledger.UnknownToken: (
-        404,
-        _l("Link already used or not valid"),
-        _l(
-            "This confirmation link has already been used, or has been replaced by a newer one, or is not valid. "
-            "If you confirmed already, your signature counts: check it with your receipt code. "
-            "Otherwise, open the newest link you were sent, or sign again."
-        ),
-    ),
-    ledger.ExpiredToken: (
-        410,
-        _l("Link expired"),
-        _l("This confirmation link has expired, so the signature was not counted. Please sign again for a new link."),
-    ),
-}
 
 
 @bp.get("/")
@@ -87,8 +61,7 @@ def petition(slug):
 @bp.route("/p/<slug>/sign", methods=["GET", "POST"])
 def sign(slug):
     petition = petition_or_404(slug)
-    if not petition.accepts_signatures:
-        return render_error(409, CLOSED_MESSAGE)
+    ledger.require_open(petition)
     form = SignForm()
     if form.validate_on_submit() and _policy_fields_present(form, petition):
         try:
@@ -111,11 +84,6 @@ def sign(slug):
             form.display_name.errors.append(_l("Please use printable characters only."))
         except ledger.InvalidContact:
             form.contact_email.errors.append(IDENTITY_MESSAGES["email"])
-        except ledger.PetitionNotOpen:
-            return render_error(409, CLOSED_MESSAGE)
-        except MailError:
-            # Also the same page whatever the address was, so a failure tells nothing either.
-            return render_error(503, MAIL_FAILED_MESSAGE, MAIL_FAILED_TITLE)
         else:
             if receipt is None:
                 # The same page whether the address was new, pending or counted.
@@ -130,16 +98,10 @@ def confirm(slug, token):
     """GET shows a button and changes nothing (mail scanners follow links); POST confirms."""
     petition = petition_or_404(slug)
     form = ConfirmForm()
-    try:
-        if form.validate_on_submit():
-            receipt = ledger.confirm_signature(services(), petition, token)
-            return no_store(render_template("public/confirmed.html", petition=petition, receipt=receipt))
-        signature = ledger.pending_signature(services(), petition, token)
-    except ledger.PetitionNotOpen:
-        return render_error(409, CLOSED_MESSAGE)
-    except (ledger.MalformedToken, ledger.UnknownToken, ledger.ExpiredToken) as error:
-        status, title, message = TOKEN_MESSAGES[type(error)]
-        return render_error(status, message, title)
+    if form.validate_on_submit():
+        receipt = ledger.confirm_signature(services(), petition, token)
+        return no_store(render_template("public/confirmed.html", petition=petition, receipt=receipt))
+    signature = ledger.pending_signature(services(), petition, token)
     page = render_template("public/confirm.html", petition=petition, form=form, signature=signature, token=token)
     return no_store(page)
 
@@ -218,8 +180,4 @@ def withdraw(slug):
         ledger.withdraw(services(), petition, form.receipt.data)
     except InvalidReceipt:
         return render_error(400, BAD_RECEIPT_MESSAGE)
-    except ledger.UnknownReceipt:
-        return render_error(404, UNKNOWN_RECEIPT_MESSAGE)
-    except ledger.PetitionNotOpen:
-        return render_error(409, _l("This petition is closed; its count is final."))
     return no_store(render_template("public/withdrawn.html", petition=petition))

@@ -5,9 +5,9 @@ import io
 
 from flask import Blueprint, abort, current_app, make_response, render_template
 
-from . import ledger
-from .totals import totals as compute_totals
-from .web import cacheable, petition_or_404, services
+from .. import ledger
+from ..ledger.totals import totals as compute_totals
+from .lookup import cacheable, petition_or_404, services
 
 bp = Blueprint("results", __name__)
 

@@ -9,8 +9,8 @@ from conftest import CHEAP_PASSWORD_HASHER, Signer, make_petition
 
 from crypto.errors import InvalidKey
 from crypto.sealed import contact_info, generate_organiser_key, load_private_key, open_sealed
-from signing import accounts
 from signing.cli import main as cli
+from signing.ledger import accounts
 from signing.models import Petition, SealedContact, Signature
 
 ADDRESS = "keep.me.posted@example.net"

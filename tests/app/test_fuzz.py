@@ -25,7 +25,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
-from signing import accounts, db
+from signing import db
+from signing.ledger import accounts
 
 FUZZ = settings(
     # COUNTERSIGN_FUZZ_EXAMPLES=2000 for a deeper run by hand.

@@ -10,8 +10,10 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from conftest import Signer, make_petition
 
-from signing import accounts, db, i18n, migrations
+from signing import db, migrations
+from signing.ledger import accounts
 from signing.models import Petition
+from signing.web import i18n
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "signing" / "translations"

@@ -23,9 +23,10 @@ from conftest import CHEAP_PASSWORD_HASHER, Signer, assert_no_trace, captured_lo
 from test_privacy import SIGNER, sign_everything
 from werkzeug.serving import make_server
 
-from signing import accounts, db, ledger, logging_setup
+from signing import db, ledger, logging_setup
 from signing.cli import QuietRequestHandler
 from signing.cli import main as cli
+from signing.ledger import accounts
 
 ADDRESS = "127.0.0.1"
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0 CountersignLogProbe"

@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from signing import mail
-from signing.mail import ConsoleTransport, Mailer, MailError, SmtpTransport
+from signing.ledger.errors import MailError
+from signing.mail import ConsoleTransport, Mailer, SmtpTransport
 
 ADDRESS = "Secret.Person+petition@example.org"
 TOKEN = "T" * 42 + "A"

@@ -12,10 +12,11 @@ from conftest import CHEAP_PASSWORD_HASHER, Signer, make_petition
 from crypto.audit import verify_bundle
 from crypto.errors import InvalidKey
 from crypto.keys import PURPOSE_TAGS
-from signing import accounts, ledger
+from signing import ledger
 from signing.cli import main as cli
+from signing.ledger import accounts
+from signing.ledger.totals import FEWER_THAN, SHOWN, WITHHELD, suppress
 from signing.models import Organiser, Petition, Signature
-from signing.totals import FEWER_THAN, SHOWN, WITHHELD, suppress
 
 PASSWORD = "correct horse battery staple"
 

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import Browser, Signer, row_counts
 
-from signing import ledger, ratelimit
+from signing import ledger
+from signing.web import ratelimit
 
 ADDRESS = "198.51.100.23"
 
@@ -33,7 +34,7 @@ def test_signing_flood_gets_429_before_any_tag_and_no_address_is_kept(make_app, 
     browser = Browser(client_at(app, ADDRESS), mailbox)
     tags_computed = []
     real = ledger.compute_tags
-    monkeypatch.setattr(ledger, "compute_tags", lambda *args: tags_computed.append(1) or real(*args))
+    monkeypatch.setattr(ledger.online, "compute_tags", lambda *args: tags_computed.append(1) or real(*args))
     for i in range(3):
         assert browser.sign("test", Signer(email=f"signer{i}@example.org")).status_code == 200
     assert len(tags_computed) == 3

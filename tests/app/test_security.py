@@ -12,8 +12,10 @@ import pytest
 from conftest import CHEAP_PASSWORD_HASHER, Signer, make_petition, receipt_from, row_counts
 from flask import url_for
 
-from signing import accounts, db, ledger
-from signing.throttle import TagsBusy, TagThrottle
+from signing import db, ledger
+from signing.ledger import accounts
+from signing.ledger.errors import TagsBusy
+from signing.ledger.throttle import TagThrottle
 
 PASSWORD = "correct horse battery staple"
 SAMPLE_VALUES = {
@@ -245,8 +247,9 @@ def test_every_text_field_of_every_form_refuses_control_characters(app):
     from flask_wtf import FlaskForm
     from wtforms import StringField
 
-    from signing import forms, organiser_forms
-    from signing.forms import no_control_characters
+    from signing.web import forms
+    from signing.web.forms import no_control_characters
+    from signing.web.organiser import forms as organiser_forms
 
     checked = 0
     for module in (forms, organiser_forms):
@@ -341,7 +344,7 @@ def test_paper_import_never_runs_more_tags_than_slots(app, services, monkeypatch
             running[0] -= 1
         return real(*args)
 
-    monkeypatch.setattr(ledger, "person_tag", counted)
+    monkeypatch.setattr(ledger.identities, "person_tag", counted)
     bounded = dataclasses.replace(services, throttle=TagThrottle(slots, 0))
     identities = [ledger.Identity(f"signer {chr(97 + i)}", "S12HE", None) for i in range(12)]
     with db.database.connection_context():

@@ -5,7 +5,7 @@ import logging
 
 from click.testing import CliRunner
 
-from signing import keyring, logs, serving
+from signing import keyring, logging_setup, serving
 from signing.cli import main
 
 MIB = 1024 * 1024
@@ -46,19 +46,19 @@ def test_gunicorn_config_has_no_access_log_and_no_addresses(monkeypatch):
     assert conf.workers == serving.default_workers()
     assert conf.timeout > 0 and conf.graceful_timeout > 0
     assert conf.logconfig_dict["handlers"]["stderr"]["filters"] == ["redact"]
-    assert conf.logconfig_dict["formatters"]["plain"]["format"] == logs.LOG_FORMAT
+    assert conf.logconfig_dict["formatters"]["plain"]["format"] == logging_setup.LOG_FORMAT
 
 
 def test_log_records_lose_addresses():
     record = logging.LogRecord(
         "gunicorn.error", logging.DEBUG, __file__, 1, "Invalid request from ip=%s: %s", ("203.0.113.9", "bad"), None
     )
-    logs.RedactAddresses().filter(record)
+    logging_setup.RedactAddresses().filter(record)
     assert record.getMessage() == "Invalid request from ip=[address]: bad"
     for text in ("2001:db8::7 said", "::ffff:198.51.100.4", "[fe80::1]:443"):
-        assert "[address]" in logs.redact(text)
-        assert not any(part in logs.redact(text) for part in ("db8", "198.51", "fe80"))
-    assert logs.redact("GET /p/demo 200 in 3ms") == "GET /p/demo 200 in 3ms"
+        assert "[address]" in logging_setup.redact(text)
+        assert not any(part in logging_setup.redact(text) for part in ("db8", "198.51", "fe80"))
+    assert logging_setup.redact("GET /p/demo 200 in 3ms") == "GET /p/demo 200 in 3ms"
 
 
 def test_serve_refuses_a_database_without_schema(tmp_path, monkeypatch):

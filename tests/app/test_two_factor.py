@@ -11,8 +11,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import CHEAP_PASSWORD_HASHER
 
-from signing import accounts, db, twofactor
+from crypto import twofactor
+from signing import db
 from signing.cli import main as cli
+from signing.ledger import accounts
 from signing.models import Organiser
 
 PASSWORD = "correct horse battery staple"
@@ -99,7 +101,7 @@ def test_recovery_codes_are_shown_once_and_stored_only_as_digests(browser, organ
     assert len(codes) == twofactor.RECOVERY_CODE_COUNT == len(set(codes))
     row = stored()
     assert secret not in row.totp_secret and len(row.totp_secret) == 64  # encrypted at rest
-    assert twofactor.open_secret(twofactor.secret_key(services.keyring), row.id, row.totp_secret) == secret
+    assert twofactor.open_secret(twofactor.secret_key(services.keyring.master_key), row.id, row.totp_secret) == secret
     state = json.loads(row.recovery_codes)
     assert len(state["recovery"]) == 10
     for code in codes:

@@ -12,12 +12,15 @@ import time
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 
+from crypto import twofactor
 from crypto.errors import InvalidIdentity
 
-from . import accounts, ledger, twofactor
-from .errors import render_error
-from .models import Organiser, Petition
-from .organiser_forms import (
+from ... import ledger
+from ...ledger import accounts
+from ...paper_csv import PaperFileError, parse_paper_csv
+from ..errors import render_error
+from ..lookup import services
+from .forms import (
     ActionForm,
     LoginForm,
     PaperForm,
@@ -27,8 +30,6 @@ from .organiser_forms import (
     TwoFactorEnrolForm,
     UploadForm,
 )
-from .paper import PaperFileError, parse_paper_csv
-from .web import services
 
 bp = Blueprint("organiser", __name__, url_prefix="/organiser")
 
@@ -63,7 +64,7 @@ def current_organiser():
     if organiser_id is None:
         return None
     idle = current_app.config["ORGANISER_IDLE_MINUTES"] * 60
-    organiser = Organiser.get_or_none(Organiser.id == organiser_id)
+    organiser = accounts.organiser_by_id(organiser_id)
     if organiser is None or organiser.session_epoch != epoch or not isinstance(seen, int) or time.time() - seen > idle:
         session.clear()
         return None
@@ -83,7 +84,7 @@ def login_required(view):
 
 
 def managed_petition(slug):
-    petition = Petition.get_or_none(Petition.slug == slug)
+    petition = ledger.petition_by_slug(slug)
     if petition is None or not accounts.may_manage(g.organiser, petition):
         abort(404)
     return ledger.apply_schedule(services(), petition)
@@ -99,7 +100,7 @@ def login():
                 form.password.data,
                 services().clock().replace(tzinfo=None),
                 code=form.code.data,
-                totp_key=twofactor.secret_key(services().keyring),
+                totp_key=twofactor.secret_key(services().keyring.master_key),
             )
         except accounts.LoginFailed:
             form.password.errors.append(LOGIN_FAILED_MESSAGE)
@@ -132,12 +133,13 @@ def dashboard():
 def new():
     form = PetitionForm()
     if form.validate_on_submit():
-        if Petition.get_or_none(Petition.slug == form.slug.data) is not None:
+        try:
+            petition = ledger.create_petition(
+                services(), slug=form.slug.data, status=ledger.DRAFT, organiser=g.organiser.id, **form.policy()
+            )
+        except ledger.SlugTaken:
             form.slug.errors.append(_l("That address is taken; choose another."))
         else:
-            petition = ledger.create_petition(
-                services(), slug=form.slug.data, status="draft", organiser=g.organiser.id, **form.policy()
-            )
             flash(_l("Draft saved. Open it when it is ready."))
             return redirect(url_for("organiser.petition", slug=petition.slug))
     status = 400 if request.method == "POST" else 200
@@ -153,10 +155,7 @@ def edit(slug):
     if request.method == "GET" and petition.contact_public_key is not None:
         form.contact_public_key.data = bytes(petition.contact_public_key).hex()
     if form.validate_on_submit():
-        try:
-            ledger.update_petition(petition, **form.policy())
-        except ledger.PetitionNotOpen:
-            return render_error(409, _l("Once a petition is open only its closing date and thresholds can change."))
+        ledger.update_petition(petition, **form.policy())
         flash(_l("Saved."))
         return redirect(url_for("organiser.petition", slug=slug))
     status = 400 if request.method == "POST" else 200
@@ -183,10 +182,7 @@ def petition(slug):
 def open_(slug):
     petition = managed_petition(slug)
     if ActionForm().validate_on_submit():
-        try:
-            ledger.open_petition(petition)
-        except ledger.PetitionNotOpen:
-            return render_error(409, _l("Only a draft can be opened."))
+        ledger.open_petition(petition)
     return redirect(url_for("organiser.petition", slug=slug))
 
 
@@ -195,14 +191,8 @@ def open_(slug):
 def close(slug):
     petition = managed_petition(slug)
     if ActionForm().validate_on_submit():
-        try:
-            ledger.close_petition(services(), petition)
-        except ledger.PetitionNotOpen:
-            return render_error(409, _l("Only an open petition can be closed."))
+        ledger.close_petition(services(), petition)
     return redirect(url_for("organiser.petition", slug=slug))
-
-
-PAPER_CLOSED_MESSAGE = _l("Paper signatures can be added only while the petition is open.")
 
 
 def _form_refused(petition, form):
@@ -241,8 +231,6 @@ def paper_one(slug):
         return _paper_result_page(
             petition, errors=[(0, _l("Outside the areas %(areas)s.", areas=str(error)))], status=400
         )
-    except ledger.PetitionNotOpen:
-        return render_error(409, PAPER_CLOSED_MESSAGE)
     return _paper_result_page(petition, result)
 
 
@@ -253,15 +241,12 @@ def paper_upload(slug):
     form = UploadForm()
     if not form.validate_on_submit():
         return _form_refused(petition, form)
-    if not petition.accepts_signatures:
-        return render_error(409, PAPER_CLOSED_MESSAGE)
+    ledger.require_open(petition)  # before parsing: a closed petition costs nothing further
     try:
         identities = parse_paper_csv(services(), petition, form.file.data.read())
         result = ledger.add_paper_signatures(services(), petition, identities)
     except PaperFileError as error:
         return _paper_result_page(petition, errors=[(e.line, e.reason) for e in error.errors], status=400)
-    except ledger.ConcurrentImport:
-        return render_error(409, _l("Another import ran at the same time; nothing was added. Please try again."))
     return _paper_result_page(petition, result)
 
 
@@ -293,10 +278,7 @@ def shred(slug):
     form = ShredForm()
     if not form.validate_on_submit() or form.confirm_slug.data.strip() != petition.slug:
         return render_error(400, _l("Type the petition's address exactly to confirm shredding. Nothing was done."))
-    try:
-        ledger.shred(services(), petition)
-    except ledger.PetitionNotClosed:
-        return render_error(409, _l("Only a closed petition can be shredded."))
+    ledger.shred(services(), petition)
     flash(_l("The petition's key is destroyed. Its log, totals and certificate remain."))
     return redirect(url_for("organiser.petition", slug=slug))
 
@@ -335,7 +317,7 @@ def two_factor_enrol():
             form.code.errors.append(TWO_FACTOR_REFUSED_MESSAGE)
         else:
             # Other sessions of this account end; this one carries on.
-            session["epoch"] = Organiser.get_by_id(g.organiser.id).session_epoch
+            session["epoch"] = accounts.organiser_by_id(g.organiser.id).session_epoch
             return render_template("organiser/two_factor_codes.html", codes=codes)
     if not twofactor.valid_secret(form.secret.data):
         form.secret.data = twofactor.new_secret()
@@ -375,4 +357,4 @@ def _naive_now():
 
 
 def _totp_key():
-    return twofactor.secret_key(services().keyring)
+    return twofactor.secret_key(services().keyring.master_key)

@@ -1,7 +1,8 @@
 """Organiser two-factor sign-in: TOTP (RFC 6238) codes and one-time recovery codes.
 
-The rules (when a code is asked for, lockout) live in accounts.py; this
-module only makes and checks secrets and codes.
+The rules (when a code is asked for, lockout) live in
+signing/ledger/accounts.py; this module only makes and checks secrets and
+codes, composing ``cryptography``'s HOTP (RFC 4226) with a 30-second step.
 
 - The TOTP secret is 160 random bits (RFC 4226 §4 recommends 160), shown to
   the organiser as base32 text and as an ``otpauth://`` URI. The server must
@@ -31,11 +32,14 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
+from urllib.parse import quote, urlencode
 
-import pyotp
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA1
+from cryptography.hazmat.primitives.twofactor.hotp import HOTP
 
+from crypto.errors import CryptoError
 from crypto.keys import derive_subkey
 
 ISSUER = "Countersign"
@@ -55,12 +59,12 @@ _SEALED_AD = b"countersign/totp-secret/v1\x00"
 _NONCE_BYTES = 12
 
 
-class SecretUnreadable(Exception):
+class SecretUnreadable(CryptoError):
     """A stored TOTP secret did not decrypt (wrong master key, or altered)."""
 
 
-def secret_key(keyring):
-    return derive_subkey(keyring.master_key, TOTP_SUBKEY_PURPOSE)
+def secret_key(master_key):
+    return derive_subkey(master_key, TOTP_SUBKEY_PURPOSE)
 
 
 def seal_secret(key, organiser_id, secret):
@@ -111,10 +115,17 @@ def grouped(text, size=4):
 
 
 def provisioning_uri(secret, account):
-    """The ``otpauth://totp/…`` URI an authenticator app takes (typed or pasted; no QR image)."""
-    return pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_STEP_SECONDS).provisioning_uri(
-        name=account, issuer_name=ISSUER
-    )
+    """The ``otpauth://totp/…`` URI an authenticator app takes (Key Uri Format: issuer prefix and parameter)."""
+    # Six digits and 30 seconds are the format's defaults, so they are left out.
+    label = f"{quote(ISSUER, safe='')}:{quote(account, safe='')}"
+    return f"otpauth://totp/{label}?{urlencode({'secret': secret, 'issuer': ISSUER})}"
+
+
+def code_at_step(secret, step):
+    """The TOTP code for time step ``step`` (RFC 6238 §4: HOTP over the step counter, SHA-1)."""
+    # SHA-1 is what RFC 6238 and every authenticator app use; HMAC-SHA-1 is not broken.
+    hotp = HOTP(base64.b32decode(secret), TOTP_DIGITS, SHA1(), enforce_key_length=False)  # noqa: S303  # nosec B303
+    return hotp.generate(step).decode("ascii")
 
 
 def _clean(code):
@@ -127,11 +138,10 @@ def totp_step(secret, code, timestamp, after_step=-1):
     code = _clean(code)
     if len(code) != TOTP_DIGITS or not code.isascii() or not code.isdigit():
         return None
-    totp = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_STEP_SECONDS)
     current = int(timestamp) // TOTP_STEP_SECONDS
     found = None
     for step in range(current - TOTP_DRIFT_STEPS, current + TOTP_DRIFT_STEPS + 1):
-        if hmac.compare_digest(totp.generate_otp(step), code) and step > after_step:
+        if hmac.compare_digest(code_at_step(secret, step), code) and step > after_step:
             found = step
     return found
 

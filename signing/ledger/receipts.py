@@ -1,0 +1,70 @@
+"""Receipts: what a signer may check about their own signature, and withdrawal."""
+
+from dataclasses import dataclass, field
+
+from crypto.receipts import parse_receipt, receipt_digest
+
+from ..models import WITHDRAWN, Signature
+from . import logstore
+from .errors import UnknownReceipt
+from .petitions import require_open
+from .publishing import maybe_publish
+
+
+@dataclass(frozen=True)
+class ReceiptStatus:
+    """What a receipt holder may see about their own signature."""
+
+    state: str  # "waiting", "counted" or "withdrawn"
+    signature: Signature
+    head: object = None  # the latest head row, when the leaf is in the log
+    proof: list = field(default_factory=list)
+
+
+def find_signature(petition, receipt_code):
+    """The signature a receipt code stands for; InvalidReceipt or UnknownReceipt otherwise."""
+    digest = receipt_digest(parse_receipt(receipt_code))
+    signature = Signature.get_or_none((Signature.petition == petition.id) & (Signature.receipt_hash == digest))
+    if signature is None:
+        raise UnknownReceipt()
+    return signature
+
+
+def receipt_status(services, petition, receipt_code):
+    signature = find_signature(petition, receipt_code)
+    maybe_publish(services, petition)
+    signature = Signature.get_by_id(signature.id)
+    if signature.status == WITHDRAWN:
+        return ReceiptStatus("withdrawn", signature)
+    if signature.leaf_index is None:
+        return ReceiptStatus("waiting", signature)
+    head = logstore.latest_head(petition.id)
+    proof = logstore.inclusion_proof(petition.id, signature.leaf_index, head.size)
+    return ReceiptStatus("counted", signature, head, proof)
+
+
+def receipt_proof_document(services, petition, status):
+    """The single JSON file a signer downloads to check inclusion offline."""
+    leaf = logstore.leaf_at(petition.id, status.signature.leaf_index)
+    return {
+        "format": "countersign-receipt-proof/v1",
+        "petition": petition.slug,
+        "public_key": services.keyring.log_public_key.hex(),
+        "leaf": leaf.decode("utf-8"),
+        "index": status.signature.leaf_index,
+        "head": logstore.signed_head(status.head, petition.slug).to_dict(),
+        "signature": bytes(status.head.signature).hex(),
+        "proof": [node.hex() for node in status.proof],
+    }
+
+
+def withdraw(services, petition, receipt_code):
+    """Withdraw the signature a receipt stands for; idempotent."""
+    require_open(petition)
+    signature = find_signature(petition, receipt_code)
+    (
+        Signature.update(status=WITHDRAWN, withdraw_reason="signer", display_name=None)
+        .where((Signature.id == signature.id) & (Signature.status != WITHDRAWN))
+        .execute()
+    )
+    maybe_publish(services, petition)

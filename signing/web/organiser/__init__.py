@@ -1,0 +1,1 @@
+"""The organisers' area: sign-in with two-factor, petitions, paper, moderation, shredding."""
