@@ -3,6 +3,7 @@
 from datetime import timedelta
 from pathlib import Path
 
+from argon2 import PasswordHasher
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -58,6 +59,11 @@ def create_app(config=None):
         mailer=mail.from_config(app.config),
         confirm_ttl=timedelta(seconds=app.config["CONFIRM_TOKEN_TTL_SECONDS"]),
         resend_interval=timedelta(seconds=app.config["CONFIRM_RESEND_SECONDS"]),
+        password_hasher=PasswordHasher(
+            time_cost=app.config["PASSWORD_HASH_TIME_COST"],
+            memory_cost=app.config["PASSWORD_HASH_MEMORY_KIB"],
+            parallelism=app.config["PASSWORD_HASH_PARALLELISM"],
+        ),
         throttle=TagThrottle(app.config["TAG_CONCURRENCY"] or serving.cpu_count(), app.config["TAG_WAIT_SECONDS"]),
     )
 

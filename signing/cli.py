@@ -267,9 +267,9 @@ def organiser():
 @click.password_option(help="Prompted for, never echoed, if not given.")
 def organiser_add(email, operator, password):
     """Create an organiser account; the password is prompted for and never echoed."""
-    with app_context():
+    with app_context() as app:
         try:
-            accounts.add_organiser(email, password, is_operator=operator)
+            accounts.add_organiser(app.extensions["countersign"], email, password, is_operator=operator)
         except accounts.AccountError as error:
             raise CommandError(str(error)) from None
         click.echo(f"organiser {accounts.normalise_email(email)} added" + (" (operator)" if operator else ""))

@@ -44,6 +44,11 @@ MAIL_TIMEOUT_SECONDS = 10
 ARGON2_TIME_COST = 2
 ARGON2_MEMORY_KIB = 19456
 ARGON2_PARALLELISM = 1
+# Argon2id cost of organiser passwords (argon2-cffi's RFC 9106 low-memory
+# profile); a hash made with other costs is upgraded at the next sign-in.
+PASSWORD_HASH_TIME_COST = 3
+PASSWORD_HASH_MEMORY_KIB = 65536
+PASSWORD_HASH_PARALLELISM = 4
 
 # Seconds each worker may serve the public petition pages from memory (they
 # already say max-age=10 to every cache); 0 turns the cache off.

@@ -6,9 +6,9 @@ failed login reads the same and costs the same.
 """
 
 from dataclasses import replace
-from datetime import UTC, timedelta
+from datetime import timedelta
+from functools import lru_cache
 
-from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from peewee import IntegrityError
 
@@ -22,9 +22,12 @@ LOCKOUT = timedelta(minutes=15)
 PASSWORD_MIN_CHARS = 12
 PASSWORD_MAX_CHARS = 1024
 
-password_hasher = PasswordHasher()
-# Verified against when the account does not exist, so that case costs the same.
-_DUMMY_HASH = password_hasher.hash("countersign: no such organiser")
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(hasher):
+    """Verified against when the account does not exist, so that case costs the same."""
+    return hasher.hash("countersign: no such organiser")
 
 
 def organiser_by_id(organiser_id):
@@ -42,48 +45,49 @@ def check_password_strength(password):
         raise WeakPassword(f"a password may have at most {PASSWORD_MAX_CHARS} characters")
 
 
-def add_organiser(email, password, is_operator=False):
+def add_organiser(services, email, password, is_operator=False):
     email = normalise_email(email)
     if "@" not in email or len(email) > 254:
         raise AccountError("that is not an email address")
     check_password_strength(password)
     try:
-        return Organiser.create(email=email, password_hash=password_hasher.hash(password), is_operator=is_operator)
+        password_hash = services.password_hasher.hash(password)
+        return Organiser.create(email=email, password_hash=password_hash, is_operator=is_operator)
     except IntegrityError:
         raise OrganiserExists(f"an organiser with the address {email} already exists") from None
 
 
-def authenticate(email, password, now, code=None, totp_key=None):
-    """The organiser with these credentials, or LoginFailed. ``now`` is naive UTC.
+def authenticate(services, email, password, code=None):
+    """The organiser with these credentials, or LoginFailed.
 
     With two-factor on, ``code`` must be a fresh TOTP code or an unused
-    recovery code; ``totp_key`` (twofactor.secret_key) opens the stored
-    secret. A wrong password, a missing or wrong code, a locked account and
+    recovery code. A wrong password, a missing or wrong code, a locked account and
     no account at all raise the same LoginFailed after the same Argon2
     verification, so neither the answer nor its timing says which; every
     failure on a real account counts towards its lockout.
     """
+    now, hasher = services.naive_now(), services.password_hasher
     organiser = Organiser.get_or_none(Organiser.email == normalise_email(email))
     if organiser is None:
-        _verify(_DUMMY_HASH, password)
+        _verify(hasher, _dummy_hash(hasher), password)
         raise LoginFailed()
     # Verified even when locked: a locked account answering faster would say it exists.
-    password_ok = _verify(organiser.password_hash, password)
+    password_ok = _verify(hasher, organiser.password_hash, password)
     if _locked(organiser, now):
         raise LoginFailed()
-    if not password_ok or (organiser.totp_secret and not _use_second_factor(organiser, code, now, totp_key)):
+    if not password_ok or (organiser.totp_secret and not _use_second_factor(services, organiser, code)):
         _record_failure(organiser, now)
         raise LoginFailed()
     updates = {"failed_logins": 0, "locked_until": None}
-    if password_hasher.check_needs_rehash(organiser.password_hash):
-        updates["password_hash"] = password_hasher.hash(password)
+    if hasher.check_needs_rehash(organiser.password_hash):
+        updates["password_hash"] = hasher.hash(password)
     Organiser.update(**updates).where(Organiser.id == organiser.id).execute()
     return Organiser.get_by_id(organiser.id)
 
 
-def _verify(password_hash, password):
+def _verify(hasher, password_hash, password):
     try:
-        return password_hasher.verify(password_hash, password)
+        return hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -92,16 +96,20 @@ def _locked(organiser, now):
     return organiser.locked_until is not None and organiser.locked_until > now
 
 
-def _use_second_factor(organiser, code, now, totp_key):
+def _totp_key(services):
+    return twofactor.secret_key(services.keyring.master_key)
+
+
+def _use_second_factor(services, organiser, code):
     """Accept a TOTP code newer than the last one used, or spend a recovery code; each works once.
 
     The state is replaced only if it is still what was read (compare and
     set), so two requests with the same code cannot both succeed.
     """
     state = twofactor.State.from_json(organiser.recovery_codes)
-    timestamp = now.replace(tzinfo=UTC).timestamp()
+    timestamp = services.clock().timestamp()
     try:
-        secret = twofactor.open_secret(totp_key, organiser.id, organiser.totp_secret)
+        secret = twofactor.open_secret(_totp_key(services), organiser.id, organiser.totp_secret)
     except (twofactor.SecretUnreadable, TypeError):
         secret = None  # fail closed on the TOTP side; a recovery code still works
     step = None if secret is None else twofactor.totp_step(secret, code, timestamp, after_step=state.last_step)
@@ -128,9 +136,10 @@ def _record_failure(organiser, now):
     ).execute()
 
 
-def change_password(organiser, new_password):
+def change_password(services, organiser, new_password):
     check_password_strength(new_password)
-    Organiser.update(password_hash=password_hasher.hash(new_password), session_epoch=Organiser.session_epoch + 1).where(
+    password_hash = services.password_hasher.hash(new_password)
+    Organiser.update(password_hash=password_hash, session_epoch=Organiser.session_epoch + 1).where(
         Organiser.id == organiser.id
     ).execute()
 
@@ -147,9 +156,10 @@ def may_manage(organiser, petition):
 # --- two-factor sign-in --------------------------------------------------------
 
 
-def _check_password_and_lock(organiser, password, now):
+def _check_password_and_lock(services, organiser, password):
+    now = services.naive_now()
     fresh = Organiser.get_by_id(organiser.id)
-    password_ok = _verify(fresh.password_hash, password)
+    password_ok = _verify(services.password_hasher, fresh.password_hash, password)
     if _locked(fresh, now):
         raise TwoFactorRefused()
     if not password_ok:
@@ -158,19 +168,20 @@ def _check_password_and_lock(organiser, password, now):
     return fresh
 
 
-def enable_two_factor(organiser, password, secret, code, now, totp_key):
+def enable_two_factor(services, organiser, password, secret, code):
     """Turn two-factor on with ``secret`` once ``code`` proves the app has it; return the recovery codes.
 
     The codes are shown once and stored only as digests. Every other session
     of the organiser ends (the session epoch moves on); the caller carries
     its own session over with ``new_epoch``.
     """
-    fresh = _check_password_and_lock(organiser, password, now)
+    now = services.naive_now()
+    fresh = _check_password_and_lock(services, organiser, password)
     if fresh.totp_secret is not None:
         raise TwoFactorRefused("two-factor is on already")
     step = None
     if twofactor.valid_secret(secret):
-        step = twofactor.totp_step(secret, code, now.replace(tzinfo=UTC).timestamp())
+        step = twofactor.totp_step(secret, code, services.clock().timestamp())
     if step is None:
         _record_failure(fresh, now)
         raise TwoFactorRefused()
@@ -178,7 +189,7 @@ def enable_two_factor(organiser, password, secret, code, now, totp_key):
     state = twofactor.State(recovery=digests, last_step=step)
     enabled = (
         Organiser.update(
-            totp_secret=twofactor.seal_secret(totp_key, fresh.id, secret),
+            totp_secret=twofactor.seal_secret(_totp_key(services), fresh.id, secret),
             recovery_codes=state.to_json(),
             failed_logins=0,
             session_epoch=Organiser.session_epoch + 1,
@@ -191,13 +202,13 @@ def enable_two_factor(organiser, password, secret, code, now, totp_key):
     return codes
 
 
-def disable_two_factor(organiser, password, code, now, totp_key):
+def disable_two_factor(services, organiser, password, code):
     """Turn two-factor off, given the password and a current code or an unused recovery code."""
-    fresh = _check_password_and_lock(organiser, password, now)
+    fresh = _check_password_and_lock(services, organiser, password)
     if fresh.totp_secret is None:
         return
-    if not _use_second_factor(fresh, code, now, totp_key):
-        _record_failure(fresh, now)
+    if not _use_second_factor(services, fresh, code):
+        _record_failure(fresh, services.naive_now())
         raise TwoFactorRefused()
     Organiser.update(totp_secret=None, recovery_codes=None, failed_logins=0).where(Organiser.id == fresh.id).execute()
 

@@ -7,6 +7,8 @@ inject time and the CLI and the web share one code path.
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from argon2 import PasswordHasher
+
 from crypto.normalise import DEFAULT_DOTLESS_DOMAINS
 from crypto.tags import DEFAULT_ARGON2, Argon2Params
 
@@ -26,5 +28,11 @@ class Services:
     mailer: object = None
     confirm_ttl: timedelta = timedelta(days=7)
     resend_interval: timedelta = timedelta(minutes=5)
-    # Bounds the Argon2id computations running at once (signing.throttle.TagThrottle); None: no bound.
+    # Bounds the Argon2id computations running at once (ledger.throttle.TagThrottle); None: no bound.
     throttle: object = None
+    # Hashes and checks organiser passwords (argon2-cffi), at the configured cost.
+    password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
+
+    def naive_now(self):
+        """Now, as naive UTC: how the database stores times."""
+        return self.clock().replace(tzinfo=None)

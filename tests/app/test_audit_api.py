@@ -7,7 +7,7 @@ import sys
 from datetime import timedelta
 
 import pytest
-from conftest import Signer, receipt_from
+from helpers import Signer, receipt_from
 
 from crypto import merkle
 from crypto.audit import verify_bundle, verify_receipt_proof

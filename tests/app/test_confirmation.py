@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
-from conftest import (
+from helpers import (
     POSTGRES_URL,
     PUBLIC_URL,
     RECEIPT_RE,
@@ -170,7 +170,7 @@ def test_link_uses_public_url_never_the_host_header(browser, petition, mailbox):
 
 
 def test_petition_without_email_counts_at_once_and_sends_nothing(browser, services, mailbox):
-    from conftest import make_petition
+    from helpers import make_petition
 
     make_petition(services, "no-email", require_email=False)
     receipt_from(browser.sign("no-email", Signer(email=None)))
@@ -347,7 +347,7 @@ def test_malformed_link_is_400(browser, petition, mailbox, token):
 
 
 def test_link_to_another_petition_is_not_valid(browser, services, petition, mailbox):
-    from conftest import make_petition
+    from helpers import make_petition
 
     make_petition(services, "other")
     browser.sign("test", CLARA)

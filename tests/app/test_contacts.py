@@ -5,7 +5,7 @@ import stat
 
 import pytest
 from click.testing import CliRunner
-from conftest import CHEAP_PASSWORD_HASHER, Signer, make_petition
+from helpers import Signer, make_petition
 
 from crypto.errors import InvalidKey
 from crypto.sealed import contact_info, generate_organiser_key, load_private_key, open_sealed
@@ -88,9 +88,8 @@ def test_bad_contact_address_is_a_field_error(browser, services, organiser_key):
 
 
 def test_organiser_sets_the_contact_key_in_the_petition_form(app, services, organiser_key, browser, monkeypatch):
-    monkeypatch.setattr(accounts, "password_hasher", CHEAP_PASSWORD_HASHER)
     _, public = organiser_key
-    accounts.add_organiser("org@campaign.example", "a long enough password")
+    accounts.add_organiser(services, "org@campaign.example", "a long enough password")
     browser.submit("/organiser/login", {"email": "org@campaign.example", "password": "a long enough password"})
     fields = {"slug": "keyed", "title": "T", "body": "B", "require_postcode": "y"}
     bad = browser.submit("/organiser/new", {**fields, "contact_public_key": "nothex"})

@@ -19,8 +19,9 @@ import os
 from urllib.parse import quote_from_bytes
 
 import pytest
-from conftest import CHEAP_PASSWORD_HASHER, CSRF_RE, make_petition, row_counts
 from flask import url_for
+from helpers import CSRF_RE, make_petition, row_counts
+from helpers import ORGANISER_PASSWORD as PASSWORD
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
@@ -34,7 +35,6 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-PASSWORD = "correct horse battery staple"
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 HOSTILE = [
@@ -158,9 +158,8 @@ def fuzz(app, services):
 
 @pytest.fixture
 def organiser_fuzz(app, services, monkeypatch):
-    monkeypatch.setattr(accounts, "password_hasher", CHEAP_PASSWORD_HASHER)
     with db.database.connection_context():
-        organiser = accounts.add_organiser("alice@campaign.example", PASSWORD, is_operator=True)
+        organiser = accounts.add_organiser(services, "alice@campaign.example", PASSWORD, is_operator=True)
     make_petition(services, "ours", organiser=organiser.id, require_email=False)
     client = app.test_client()
     token = csrf_of(client, "/organiser/login")

@@ -8,10 +8,9 @@ import pytest
 from babel.messages.frontend import CommandLineInterface
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
-from conftest import Signer, make_petition
+from helpers import Signer, make_petition
 
 from signing import db, migrations
-from signing.ledger import accounts
 from signing.models import Petition
 from signing.web import i18n
 
@@ -20,7 +19,6 @@ TRANSLATIONS = ROOT / "signing" / "translations"
 POT = TRANSLATIONS / "messages.pot"
 PLACEHOLDER_RE = re.compile(r"%\(\w+\)[sd]")
 ZH = {"Accept-Language": "zh-HK,zh;q=0.9,en;q=0.5"}
-PASSWORD = "correct horse battery staple"
 
 
 def catalogue(language):
@@ -335,17 +333,6 @@ def test_mail_goes_out_in_the_signers_language(browser, services, mailbox):
 
 
 # --- organisers -----------------------------------------------------------------
-
-
-@pytest.fixture
-def signed_in(browser, monkeypatch, app):
-    from conftest import CHEAP_PASSWORD_HASHER
-
-    monkeypatch.setattr(accounts, "password_hasher", CHEAP_PASSWORD_HASHER)
-    accounts.add_organiser("alice@campaign.example", PASSWORD)
-    response = browser.submit("/organiser/login", {"email": "alice@campaign.example", "password": PASSWORD})
-    assert response.status_code == 302
-    return browser
 
 
 def test_organiser_gives_the_text_in_traditional_chinese(signed_in, services):

@@ -19,7 +19,8 @@ import threading
 
 import pytest
 from click.testing import CliRunner
-from conftest import CHEAP_PASSWORD_HASHER, Signer, assert_no_trace, captured_logs, make_petition, receipt_from
+from helpers import ORGANISER_PASSWORD as PASSWORD
+from helpers import Signer, assert_no_trace, captured_logs, make_petition, receipt_from
 from test_privacy import SIGNER, sign_everything
 from werkzeug.serving import make_server
 
@@ -34,7 +35,6 @@ NO_EMAIL_SIGNER = Signer(name="Philippa Marchbanks-Ndiaye", postcode="SW1A 1AA",
 PAPER_SIGNER = Signer(name="Ottoline Vasquez-Brightwater", postcode="S10 2TN", email="")
 UPLOADED_SIGNER = Signer(name="Bartholomew Quennell", postcode="DN1 1AA", email="")
 CLI_SIGNER = Signer(name="Wilhelmina Stroudley", postcode="S2 4SU", email="")
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
@@ -54,7 +54,6 @@ def every_logger_at_debug(caplog):
 def test_every_flow_leaves_no_trace_in_any_log(
     app, browser, services, petition, other_process, instance_path, caplog, capfd, monkeypatch, every_logger_at_debug
 ):
-    monkeypatch.setattr(accounts, "password_hasher", CHEAP_PASSWORD_HASHER)
     monkeypatch.setenv("SIGNING_INSTANCE_PATH", str(instance_path))
     browser.client.environ_base.update(REMOTE_ADDR=ADDRESS, HTTP_USER_AGENT=USER_AGENT)
     client = browser.client
@@ -70,7 +69,7 @@ def test_every_flow_leaves_no_trace_in_any_log(
 
     # Organisers: a wrong login, a right one, paper typed in and uploaded, moderation.
     with db.database.connection_context():
-        accounts.add_organiser("alice@campaign.example", PASSWORD, is_operator=True)
+        accounts.add_organiser(services, "alice@campaign.example", PASSWORD, is_operator=True)
     for password, status in (("not the password", 400), (PASSWORD, 302)):
         login = browser.submit("/organiser/login", {"email": "alice@campaign.example", "password": password})
         assert login.status_code == status

@@ -11,11 +11,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from click.testing import CliRunner
-from conftest import PUBLIC_URL, Mailbox, free_port
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from helpers import PUBLIC_URL, Mailbox, free_port
 
 from signing import mail
 from signing.ledger.errors import MailError

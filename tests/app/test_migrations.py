@@ -5,7 +5,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
-from conftest import POSTGRES_URL
+from helpers import POSTGRES_URL
 from peewee import CharField
 from playhouse.migrate import migrate
 

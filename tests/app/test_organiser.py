@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
-from conftest import CHEAP_PASSWORD_HASHER, Signer, make_petition
+from helpers import ORGANISER_EMAIL, OrganiserActions, Signer, own_petition, sign_online, upload
+from helpers import ORGANISER_PASSWORD as PASSWORD
 
 from crypto.audit import verify_bundle
 from crypto.errors import InvalidKey
@@ -15,41 +16,15 @@ from crypto.keys import PURPOSE_TAGS
 from signing import ledger
 from signing.cli import main as cli
 from signing.ledger import accounts
-from signing.ledger.totals import FEWER_THAN, SHOWN, WITHHELD, suppress
 from signing.models import Organiser, Petition, Signature
 
-PASSWORD = "correct horse battery staple"
+
+def login(browser, email=ORGANISER_EMAIL, password=PASSWORD):
+    return OrganiserActions(browser).login(email, password)
 
 
-@pytest.fixture(autouse=True)
-def cheap_passwords(monkeypatch):
-    monkeypatch.setattr(accounts, "password_hasher", CHEAP_PASSWORD_HASHER)
 
 
-@pytest.fixture
-def organiser(app):
-    return accounts.add_organiser("alice@campaign.example", PASSWORD)
-
-
-def login(browser, email="alice@campaign.example", password=PASSWORD):
-    return browser.submit("/organiser/login", {"email": email, "password": password})
-
-
-@pytest.fixture
-def signed_in(browser, organiser):
-    assert login(browser).status_code == 302
-    return browser
-
-
-def own_petition(services, organiser, slug="ours", **fields):
-    fields.setdefault("require_email", False)
-    return make_petition(services, slug, organiser=organiser.id, **fields)
-
-
-def sign_online(browser, slug, name, postcode="S1 2HE"):
-    response = browser.sign(slug, Signer(name=name, postcode=postcode, email=None))
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response
 
 
 def published_count(slug):
@@ -57,15 +32,6 @@ def published_count(slug):
     return ledger.current_count(petition)
 
 
-def upload(browser, slug, content, filename="paper.csv"):
-    import io
-
-    token = browser.csrf(f"/organiser/p/{slug}")
-    return browser.client.post(
-        f"/organiser/p/{slug}/paper/upload",
-        data={"csrf_token": token, "file": (io.BytesIO(content), filename)},
-        content_type="multipart/form-data",
-    )
 
 
 def figures(response):
@@ -120,13 +86,13 @@ def test_idle_session_expires(app, signed_in):
     assert signed_in.client.get("/organiser/").status_code == 302
 
 
-def test_password_change_ends_other_sessions(signed_in, organiser):
-    accounts.change_password(organiser, "another long passphrase")
+def test_password_change_ends_other_sessions(signed_in, organiser, services):
+    accounts.change_password(services, organiser, "another long passphrase")
     assert signed_in.client.get("/organiser/").status_code == 302
 
 
 def test_organiser_sees_and_changes_only_their_own_petitions(signed_in, organiser, services):
-    other = accounts.add_organiser("bob@other.example", PASSWORD)
+    other = accounts.add_organiser(services, "bob@other.example", PASSWORD)
     own_petition(services, organiser, "ours")
     own_petition(services, other, "theirs")
     dashboard = signed_in.client.get("/organiser/").get_data(as_text=True)
@@ -139,7 +105,7 @@ def test_organiser_sees_and_changes_only_their_own_petitions(signed_in, organise
 
 
 def test_operator_sees_every_petition(browser, organiser, services):
-    accounts.add_organiser("ops@countersign.example", PASSWORD, is_operator=True)
+    accounts.add_organiser(services, "ops@countersign.example", PASSWORD, is_operator=True)
     own_petition(services, organiser, "ours")
     login(browser, email="ops@countersign.example")
     assert browser.client.get("/organiser/p/ours").status_code == 200
@@ -343,54 +309,6 @@ def test_cli_import_reports_and_rejects(app, instance_path, monkeypatch, tmp_pat
     assert rejected.exit_code == 1
     assert "line 2: the postcode is not a valid UK postcode" in rejected.output
     assert "nowhere" not in rejected.output
-
-
-# --- totals --------------------------------------------------------------------
-
-
-def states(breakdown):
-    return {cell.label: cell.state for cell in breakdown.cells}
-
-
-def test_small_cells_are_suppressed():
-    result = suppress({"S1": 40, "S2": 3, "S3": 2, "S10": 12}, threshold=5)
-    assert states(result) == {"S1": SHOWN, "S2": FEWER_THAN, "S3": FEWER_THAN, "S10": SHOWN}
-
-
-def test_a_lone_hidden_cell_cannot_be_subtracted_back_out():
-    # Total 55 is public; hiding only S2 would give it away as 55 - 40 - 12.
-    result = suppress({"S1": 40, "S2": 3, "S10": 12}, threshold=5)
-    assert states(result) == {"S1": SHOWN, "S2": FEWER_THAN, "S10": WITHHELD}
-    hidden = [cell for cell in result.cells if cell.state != SHOWN]
-    assert len(hidden) == 2
-
-
-def test_hidden_cells_whose_sum_forces_their_values_are_protected():
-    # Two hidden cells summing to 2 must both be 1: withhold more.
-    result = suppress({"S1": 40, "S2": 1, "S3": 1, "S10": 12}, threshold=5)
-    assert states(result)["S10"] == WITHHELD
-
-
-def test_nothing_is_broken_down_when_every_split_would_expose():
-    assert suppress({"S1": 1}, threshold=5).withheld
-    assert states(suppress({"S1": 7}, threshold=5)) == {"S1": SHOWN}
-
-
-def test_totals_page_and_csv_show_suppressed_figures(signed_in, organiser, services):
-    own_petition(services, organiser, "ours")
-    rows = [f"Person {chr(65 + i)} Sheffield,S1 2HE" for i in range(6)] + ["Only One,DN55 1PT"]
-    upload(signed_in, "ours", ("name,postcode\n" + "\n".join(rows) + "\n").encode())
-    sign_online(signed_in, "ours", "Online Person", postcode="S1 1AA")
-    page = signed_in.client.get("/p/ours/totals")
-    text = page.get_data(as_text=True)
-    assert page.status_code == 200
-    assert "<svg" in text and "<script" not in text
-    assert "fewer than 5" in text and "withheld" in text
-    assert re.search(r'class="online">1<', text) and re.search(r'class="paper">7<', text)
-    csv_text = signed_in.client.get("/p/ours/totals.csv").get_data(as_text=True)
-    assert "overall,all,8" in csv_text
-    assert "district,DN55,fewer than 5" in csv_text
-    assert "district,S1,withheld" in csv_text
 
 
 # --- moderation, certificate, shredding -------------------------------------------

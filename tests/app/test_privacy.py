@@ -13,7 +13,7 @@ test_confirmation.py run it after each of their cases too.
 import logging
 
 import pytest
-from conftest import POSTGRES_URL, Signer, assert_no_trace, captured_logs, forms_of, receipt_from
+from helpers import POSTGRES_URL, Signer, assert_no_trace, captured_logs, forms_of, receipt_from
 
 SIGNER = Signer(
     name="Zebediah Quillfeather-Oyelaran",

@@ -10,7 +10,7 @@ tag, so on an email petition there is nothing to look for.
 import json
 
 import pytest
-from conftest import Signer, make_petition, receipt_from
+from helpers import Signer, make_petition, receipt_from
 
 from crypto import merkle
 from crypto.audit import verify_bundle, verify_receipt_proof

@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from conftest import Signer, make_petition, receipt_from, row_counts
+from helpers import Signer, make_petition, receipt_from, row_counts
 
 from signing import ledger
 from signing.models import CLOSED, Petition, Signature

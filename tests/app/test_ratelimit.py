@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import Browser, Signer, row_counts
+from helpers import Browser, Signer, row_counts
 
 from signing import ledger
 from signing.web import ratelimit

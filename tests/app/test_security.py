@@ -9,15 +9,13 @@ import threading
 import time
 
 import pytest
-from conftest import CHEAP_PASSWORD_HASHER, Signer, make_petition, receipt_from, row_counts
 from flask import url_for
+from helpers import OrganiserActions, Signer, make_petition, receipt_from, row_counts
 
 from signing import db, ledger
-from signing.ledger import accounts
 from signing.ledger.errors import TagsBusy
 from signing.ledger.throttle import TagThrottle
 
-PASSWORD = "correct horse battery staple"
 SAMPLE_VALUES = {
     "slug": "test",
     "token": "A" * 43,
@@ -26,23 +24,6 @@ SAMPLE_VALUES = {
     "choice": "hide",
     "filename": "style.css",
 }
-
-
-@pytest.fixture(autouse=True)
-def cheap_passwords(monkeypatch):
-    monkeypatch.setattr(accounts, "password_hasher", CHEAP_PASSWORD_HASHER)
-
-
-@pytest.fixture
-def organiser(app):
-    with db.database.connection_context():
-        return accounts.add_organiser("alice@campaign.example", PASSWORD, is_operator=True)
-
-
-
-
-
-
 
 
 def every_route(app):
@@ -71,9 +52,9 @@ def assert_hardened(response, development=True):
         assert ("Secure" in cookie) is not development
 
 
-def test_every_route_and_method_carries_the_headers(app, browser, petition, organiser):
+def test_every_route_and_method_carries_the_headers(app, browser, petition, operator):
     anonymous = app.test_client()
-    browser.submit("/organiser/login", {"email": "alice@campaign.example", "password": PASSWORD})
+    OrganiserActions(browser).login()
     seen = 0
     for _endpoint, url, methods in every_route(app):
         for method in methods:
@@ -146,13 +127,13 @@ def test_onion_location_names_the_same_page_on_the_onion(make_app, petition):
     assert "Onion-Location" not in make_app().test_client().get("/p/test").headers
 
 
-def test_no_store_on_every_page_with_a_form_or_a_receipt(app, browser, petition, services, organiser):
+def test_no_store_on_every_page_with_a_form_or_a_receipt(app, browser, petition, services, operator):
     """The audit of Cache-Control: a page a cache may keep has no form, no receipt and sets no cookie."""
     make_petition(services, "no-email", require_email=False)
     signed = browser.sign("no-email", Signer(email=None))
     code = receipt_from(signed)
     pages = [signed, browser.check_receipt("no-email", code)]
-    browser.submit("/organiser/login", {"email": "alice@campaign.example", "password": PASSWORD})
+    OrganiserActions(browser).login()
     for client in (app.test_client(), browser.client):
         for _endpoint, url, methods in every_route(app):
             if "GET" in methods:
@@ -191,8 +172,8 @@ def test_path_values_that_cannot_be_valid_are_refused_before_any_lookup(browser,
     assert row_counts() == before
 
 
-def test_huge_ids_in_organiser_paths_and_queries_are_4xx(browser, petition, organiser):
-    browser.submit("/organiser/login", {"email": "alice@campaign.example", "password": PASSWORD})
+def test_huge_ids_in_organiser_paths_and_queries_are_4xx(browser, petition, operator):
+    OrganiserActions(browser).login()
     token = browser.csrf("/organiser/p/test")
     moderate = browser.client.post(f"/organiser/p/test/names/{10**30}/hide", data={"csrf_token": token})
     assert moderate.status_code == 404
@@ -269,7 +250,7 @@ def test_every_text_field_of_every_form_refuses_control_characters(app):
 def test_busy_tag_slots_give_503_with_retry_after_and_store_nothing(make_app, petition, mailbox):
     app = make_app(TAG_CONCURRENCY=1, TAG_WAIT_SECONDS=0)
     throttle = app.extensions["countersign"].throttle
-    from conftest import Browser
+    from helpers import Browser
 
     browser = Browser(app.test_client(), mailbox)
     throttle.acquire(None)  # another request is computing a tag

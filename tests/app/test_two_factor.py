@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pyotp
 import pytest
 from click.testing import CliRunner
-from conftest import CHEAP_PASSWORD_HASHER
+from helpers import ORGANISER_EMAIL as EMAIL
+from helpers import ORGANISER_PASSWORD as PASSWORD
+from helpers import OrganiserActions
 
 from crypto import twofactor
 from signing import db
@@ -17,17 +19,10 @@ from signing.cli import main as cli
 from signing.ledger import accounts
 from signing.models import Organiser
 
-PASSWORD = "correct horse battery staple"
-EMAIL = "alice@campaign.example"
 START = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
 FAILED = "do not match an account, or there were too many attempts"
 CODE_RE = re.compile(r"<li><code>([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})</code></li>")
 SECRET_RE = re.compile(r'name="secret" type="hidden" value="([A-Z2-7]{32})"')
-
-
-@pytest.fixture(autouse=True)
-def cheap_passwords(monkeypatch):
-    monkeypatch.setattr(accounts, "password_hasher", CHEAP_PASSWORD_HASHER)
 
 
 @pytest.fixture
@@ -38,18 +33,12 @@ def clock(app, services):
     return now
 
 
-@pytest.fixture
-def organiser(app):
-    with db.database.connection_context():
-        return accounts.add_organiser(EMAIL, PASSWORD)
-
-
 def code_at(secret, when):
     return pyotp.TOTP(secret).at(int(when.timestamp()))
 
 
 def login(browser, password=PASSWORD, code="", email=EMAIL):
-    return browser.submit("/organiser/login", {"email": email, "password": password, "code": code})
+    return OrganiserActions(browser).login(email, password, code)
 
 
 def enrol(browser, clock):
@@ -159,7 +148,7 @@ def test_repeated_wrong_codes_lock_the_account_quietly(browser, organiser, clock
     assert login(browser, code=code_at(secret, clock[0])).status_code == 302
 
 
-def test_locked_and_unknown_accounts_both_verify_a_password(organiser, clock, monkeypatch):
+def test_locked_and_unknown_accounts_both_verify_a_password(app, organiser, clock, monkeypatch):
     """A locked account must not answer faster (skipping Argon2) than a missing one."""
     verified = []
     real = accounts._verify
@@ -169,7 +158,7 @@ def test_locked_and_unknown_accounts_both_verify_a_password(organiser, clock, mo
         Organiser.update(locked_until=now + timedelta(minutes=5)).execute()
         for email in (EMAIL, "nobody@campaign.example"):
             with pytest.raises(accounts.LoginFailed):
-                accounts.authenticate(email, PASSWORD, now)
+                accounts.authenticate(app.extensions["countersign"], email, PASSWORD)
     assert len(verified) == 2
 
 
@@ -188,7 +177,8 @@ def test_turning_it_off_needs_password_and_code(browser, organiser, clock):
 
 
 def test_enrolling_ends_other_sessions_but_not_this_one(app, browser, organiser, clock):
-    from conftest import Browser
+    from helpers import ORGANISER_PASSWORD as PASSWORD
+    from helpers import Browser
 
     other = Browser(app.test_client(), browser.mailbox)
     assert login(other).status_code == 302

@@ -9,7 +9,7 @@ without them these tests skip. Screenshots land in artifacts/screenshots/.
 import re
 
 import pytest
-from conftest import POSTGRES_URL
+from helpers import POSTGRES_URL
 from pages import (
     ORGANISER_EMAIL,
     ORGANISER_PASSWORD,

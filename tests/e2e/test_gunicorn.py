@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from conftest import CSRF_RE, POSTGRES_URL, RECEIPT_RE
+from helpers import CSRF_RE, POSTGRES_URL, RECEIPT_RE
 
 from crypto.audit import verify_bundle
 from crypto.leaves import SignatureLeaf, parse_leaf

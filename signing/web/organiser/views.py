@@ -95,13 +95,7 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         try:
-            organiser = accounts.authenticate(
-                form.email.data,
-                form.password.data,
-                services().clock().replace(tzinfo=None),
-                code=form.code.data,
-                totp_key=twofactor.secret_key(services().keyring.master_key),
-            )
+            organiser = accounts.authenticate(services(), form.email.data, form.password.data, code=form.code.data)
         except accounts.LoginFailed:
             form.password.errors.append(LOGIN_FAILED_MESSAGE)
         else:
@@ -311,7 +305,7 @@ def two_factor_enrol():
     if form.validate_on_submit():
         try:
             codes = accounts.enable_two_factor(
-                g.organiser, form.password.data, form.secret.data, form.code.data, _naive_now(), _totp_key()
+                services(), g.organiser, form.password.data, form.secret.data, form.code.data
             )
         except accounts.TwoFactorRefused:
             form.code.errors.append(TWO_FACTOR_REFUSED_MESSAGE)
@@ -337,7 +331,7 @@ def two_factor_disable():
     form = TwoFactorDisableForm()
     if form.validate_on_submit():
         try:
-            accounts.disable_two_factor(g.organiser, form.password.data, form.code.data, _naive_now(), _totp_key())
+            accounts.disable_two_factor(services(), g.organiser, form.password.data, form.code.data)
         except accounts.TwoFactorRefused:
             form.code.errors.append(TWO_FACTOR_REFUSED_MESSAGE)
         else:
@@ -350,11 +344,3 @@ def two_factor_disable():
         disable_form=form,
     )
     return page, 400
-
-
-def _naive_now():
-    return services().clock().replace(tzinfo=None)
-
-
-def _totp_key():
-    return twofactor.secret_key(services().keyring.master_key)

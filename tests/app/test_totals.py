@@ -1,0 +1,52 @@
+"""Published totals: small-cell suppression, and the totals page and CSV."""
+
+import re
+
+from helpers import own_petition, sign_online, upload
+
+from signing.ledger.totals import FEWER_THAN, SHOWN, WITHHELD, suppress
+
+
+def states(breakdown):
+    return {cell.label: cell.state for cell in breakdown.cells}
+
+
+def test_small_cells_are_suppressed():
+    result = suppress({"S1": 40, "S2": 3, "S3": 2, "S10": 12}, threshold=5)
+    assert states(result) == {"S1": SHOWN, "S2": FEWER_THAN, "S3": FEWER_THAN, "S10": SHOWN}
+
+
+def test_a_lone_hidden_cell_cannot_be_subtracted_back_out():
+    # Total 55 is public; hiding only S2 would give it away as 55 - 40 - 12.
+    result = suppress({"S1": 40, "S2": 3, "S10": 12}, threshold=5)
+    assert states(result) == {"S1": SHOWN, "S2": FEWER_THAN, "S10": WITHHELD}
+    hidden = [cell for cell in result.cells if cell.state != SHOWN]
+    assert len(hidden) == 2
+
+
+def test_hidden_cells_whose_sum_forces_their_values_are_protected():
+    # Two hidden cells summing to 2 must both be 1: withhold more.
+    result = suppress({"S1": 40, "S2": 1, "S3": 1, "S10": 12}, threshold=5)
+    assert states(result)["S10"] == WITHHELD
+
+
+def test_nothing_is_broken_down_when_every_split_would_expose():
+    assert suppress({"S1": 1}, threshold=5).withheld
+    assert states(suppress({"S1": 7}, threshold=5)) == {"S1": SHOWN}
+
+
+def test_totals_page_and_csv_show_suppressed_figures(signed_in, organiser, services):
+    own_petition(services, organiser, "ours")
+    rows = [f"Person {chr(65 + i)} Sheffield,S1 2HE" for i in range(6)] + ["Only One,DN55 1PT"]
+    upload(signed_in, "ours", ("name,postcode\n" + "\n".join(rows) + "\n").encode())
+    sign_online(signed_in, "ours", "Online Person", postcode="S1 1AA")
+    page = signed_in.client.get("/p/ours/totals")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "<svg" in text and "<script" not in text
+    assert "fewer than 5" in text and "withheld" in text
+    assert re.search(r'class="online">1<', text) and re.search(r'class="paper">7<', text)
+    csv_text = signed_in.client.get("/p/ours/totals.csv").get_data(as_text=True)
+    assert "overall,all,8" in csv_text
+    assert "district,DN55,fewer than 5" in csv_text
+    assert "district,S1,withheld" in csv_text
