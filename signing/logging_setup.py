@@ -5,7 +5,7 @@ receipt code or a confirmation token, and no error report carries a request
 body. Three layers keep it so:
 
 1. The code never logs them. The last-resort error handler logs an
-   exception's class and endpoint (errors.py), mail failures a class name
+   exception's class and endpoint (web/errors.py), mail failures a class name
    (mail.py); nothing logs a request, a form or a row.
 2. Every log record, whichever logger made it and whichever handler it goes
    to (the operator's syslog or journald handler included), is scrubbed as it

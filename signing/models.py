@@ -47,7 +47,7 @@ class Organiser(BaseModel):
     locked_until = DateTimeField(null=True)
     # Base32 TOTP secret when two-factor is on; beside it, as JSON, the SHA-256
     # digests of the unused recovery codes and the last TOTP step accepted
-    # (signing/twofactor.py).
+    # (crypto/twofactor.py).
     totp_secret = CharField(max_length=64, null=True)
     recovery_codes = TextField(null=True)
     # Bumped at password change or "log out everywhere"; sessions carry it.
@@ -61,7 +61,7 @@ class Petition(BaseModel):
     body = TextField()
     eligibility = TextField(default="")
     # The same three in Traditional Chinese, optional: shown to readers whose
-    # language is zh_Hant when not empty (signing/i18n.py, localised).
+    # language is zh_Hant when not empty (signing/web/i18n.py, localised).
     title_zh = CharField(max_length=200, default="")
     body_zh = TextField(default="")
     eligibility_zh = TextField(default="")

@@ -1,6 +1,6 @@
 """Reading paper signatures typed up as CSV: check every row before adding any.
 
-The file arrives in memory (never written to disk, see signing/uploads.py)
+The file arrives in memory (never written to disk, see signing/web/uploads.py)
 and the names in it live only as long as the import: they are canonicalised,
 turned into tags by ledger.add_paper_signatures, and dropped. Error messages
 name a line and what is wrong with it, never what it says.

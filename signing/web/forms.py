@@ -14,7 +14,7 @@ RECEIPT_MAX_CHARS = 100
 
 
 # WTForms' own messages are English only (WTF_I18N_ENABLED is off, see
-# signing/i18n.py): every validator here carries a message of ours instead.
+# signing/web/i18n.py): every validator here carries a message of ours instead.
 REQUIRED = _l("Please fill in this field.")
 
 
