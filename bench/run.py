@@ -568,15 +568,14 @@ def bench_paper(plan, work, report):
     Instance(root)  # keys, schema and the petition, as `signing init` and `petition create` make them
     csv_data = ("name,postcode\n" + "".join(f"{name},S1 2HE\n" for name in names)).encode()
     try:
-        from signing import create_app, ledger, paper
-        from signing.models import Petition
+        from signing import create_app, ledger, paper_csv
 
         app = create_app({"INSTANCE_PATH": str(root), "PUBLISH_INTERVAL_SECONDS": 0, "RATE_LIMITS_ENABLED": False})
         with app.app_context():
             services = app.extensions["countersign"]
-            target = Petition.get(Petition.slug == SLUG)
+            target = ledger.petition_by_slug(SLUG)
             started, cpu = time.perf_counter(), time.process_time()
-            identities = paper.parse_paper_csv(services, target, csv_data)
+            identities = paper_csv.parse_paper_csv(services, target, csv_data)
             result = ledger.add_paper_signatures(services, target, identities)
             import_rate = rows / (time.perf_counter() - started)
             import_cpu_ms = (time.process_time() - cpu) * 1000 / rows

@@ -28,7 +28,8 @@ from crypto.leaves import signature_leaf
 from crypto.receipts import new_receipt, parse_receipt, receipt_digest
 from crypto.treehead import TreeHead as SignedHead
 from crypto.treehead import format_minute, sign_head
-from signing import create_app, db, keyring, ledger, logstore, migrations
+from signing import create_app, db, keyring, ledger, migrations
+from signing.ledger import logstore
 from signing.models import COUNTED, ONLINE, Leaf, Node, Petition, Signature
 
 SLUG = "scale"

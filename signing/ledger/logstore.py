@@ -13,7 +13,7 @@ from crypto import merkle
 from crypto.treehead import TreeHead as SignedHead
 from crypto.treehead import format_minute, sign_head
 
-from ..db import bulk_insert, database
+from ..db import PreparedSelect, bulk_insert, database
 from ..models import Leaf, Node, TreeHead
 
 # Node pairs per query when reading many at once (bound parameters stay few).
@@ -90,8 +90,17 @@ def consistency_proof(petition_id, first, second):
     return _with_nodes(petition_id, lambda complete: merkle.consistency_proof(first, second, _ranges(complete)))
 
 
+_LATEST_HEAD = PreparedSelect(
+    TreeHead,
+    lambda petition_id: TreeHead.select()
+    .where(TreeHead.petition == petition_id)
+    .order_by(TreeHead.size.desc())
+    .limit(1),
+)
+
+
 def latest_head(petition_id):
-    return TreeHead.select().where(TreeHead.petition == petition_id).order_by(TreeHead.size.desc()).first()
+    return _LATEST_HEAD.first(petition_id)
 
 
 def all_heads(petition_id):

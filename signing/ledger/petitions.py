@@ -7,7 +7,7 @@ from peewee import IntegrityError
 
 from crypto.keys import new_salt
 
-from ..db import database
+from ..db import PreparedSelect, database
 from ..models import CLOSED, DRAFT, OPEN, PENDING, SHREDDED, Petition, Signature
 from . import logstore
 from .errors import InvalidPetition, PetitionNotDraft, PetitionNotOpen, PolicyFixed, SlugTaken
@@ -77,9 +77,12 @@ def largest_argon2_memory_kib(default_kib):
     return max([default_kib] + [petition.argon2.memory_kib for petition in Petition.select(Petition.argon2_params)])
 
 
+_PETITION_AT = PreparedSelect(Petition, lambda slug: Petition.select().where(Petition.slug == slug).limit(1))
+
+
 def public_petition(services, slug):
     """The petition at ``slug`` if the public may see it (after its dates apply), else None."""
-    petition = Petition.get_or_none(Petition.slug == slug)
+    petition = _PETITION_AT.first(slug)
     if petition is None:
         return None
     petition = apply_schedule(services, petition)
