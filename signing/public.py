@@ -8,14 +8,14 @@ stored only as a hash, and is never logged.
 
 import json
 
-from flask import Blueprint, abort, current_app, make_response, render_template, request
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from crypto.errors import InvalidIdentity, InvalidReceipt
 
-from . import ledger, pagecache
+from . import ledger, pagecache, receipt_flash
 from .errors import render_error
-from .forms import ConfirmForm, ReceiptForm, SignForm, WithdrawForm
+from .forms import ConfirmForm, ForgetReceiptForm, ReceiptForm, SignForm, WithdrawForm
 from .mail import MailError
 from .web import cacheable, no_store, petition_or_404, services
 
@@ -120,7 +120,7 @@ def sign(slug):
             if receipt is None:
                 # The same page whether the address was new, pending or counted.
                 return no_store(render_template("public/check_mailbox.html", petition=petition))
-            return no_store(render_template("public/signed.html", petition=petition, receipt=receipt))
+            return _show_receipt_after_redirect(petition, receipt, "signed")
     status = 400 if request.method == "POST" else 200
     return no_store(render_template("public/sign.html", petition=petition, form=form), status)
 
@@ -133,7 +133,7 @@ def confirm(slug, token):
     try:
         if form.validate_on_submit():
             receipt = ledger.confirm_signature(services(), petition, token)
-            return no_store(render_template("public/confirmed.html", petition=petition, receipt=receipt))
+            return _show_receipt_after_redirect(petition, receipt, "confirmed")
         signature = ledger.pending_signature(services(), petition, token)
     except ledger.PetitionNotOpen:
         return render_error(409, CLOSED_MESSAGE)
@@ -142,6 +142,29 @@ def confirm(slug, token):
         return render_error(status, message, title)
     page = render_template("public/confirm.html", petition=petition, form=form, signature=signature, token=token)
     return no_store(page)
+
+
+def _show_receipt_after_redirect(petition, receipt, kind):
+    """Post/Redirect/Get: a reload or Back shows the same code again, never resubmits the form."""
+    receipt_flash.keep(services(), petition, receipt, kind)
+    return redirect(url_for("public.signed", slug=petition.slug), 303)
+
+
+@bp.route("/p/<slug>/signed", methods=["GET", "POST"])
+def signed(slug):
+    """The receipt code kept for this browser (GET), or forget it on this device (POST)."""
+    petition = petition_or_404(slug)
+    form = ForgetReceiptForm()
+    if form.validate_on_submit():
+        receipt_flash.forget_key()
+        return redirect(url_for("public.petition", slug=petition.slug), 303)
+    kept = receipt_flash.shown(services(), petition)
+    if kept is None:
+        return no_store(render_template("public/receipt_gone.html", petition=petition), 410)
+    receipt, kind = kept
+    template = "public/confirmed.html" if kind == "confirmed" else "public/signed.html"
+    minutes = receipt_flash.FLASH_SECONDS // 60
+    return no_store(render_template(template, petition=petition, receipt=receipt, form=form, minutes=minutes))
 
 
 def _policy_fields_present(form, petition):
