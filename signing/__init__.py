@@ -78,8 +78,8 @@ def create_app(config=None):
     security.init_app(app)
     errors.init_app(app)
 
-    from . import audit, organiser, public, results
+    from . import about, audit, organiser, public, results
 
-    for blueprint in (public.bp, audit.bp, results.bp, organiser.bp):
+    for blueprint in (public.bp, audit.bp, results.bp, organiser.bp, about.bp):
         app.register_blueprint(blueprint)
     return app

@@ -313,7 +313,7 @@ def test_mail_goes_out_in_the_signers_language(browser, services, mailbox):
     browser.client.set_cookie("lang", "zh_Hant")
     assert browser.sign("mailed", Signer(email="chan.tai.man@example.org")).status_code == 200
     message = mailbox.last()
-    assert message.subject == "請確認您的聯署：請計算我們"
+    assert message.subject == "關於您的要求"  # names no petition
     assert message.message["Content-Language"] == "zh-Hant"
     assert "有人（很可能是您）以這個電郵地址要求聯署「請計算我們」請願。" in message.body
     assert "連結在 7 日內有效，而且只可使用一次。" in message.body
@@ -322,14 +322,15 @@ def test_mail_goes_out_in_the_signers_language(browser, services, mailbox):
     browser.client.set_cookie("lang", "en")
     assert browser.sign("mailed", Signer(email="clara@example.org")).status_code == 200
     message = mailbox.last()
-    assert message.subject == "Please confirm your signature: Count us"
+    assert message.subject == "About your request"
     assert message.message["Content-Language"] == "en"
 
     # Signing again in Chinese: the "already signed" mail is in Chinese too.
     browser.sign_and_confirm("mailed", Signer(name="Chan Tai Man", email="tai.man@example.org"))
     browser.client.set_cookie("lang", "zh_Hant")
     assert browser.sign("mailed", Signer(name="Chan Tai Man", email="tai.man@example.org")).status_code == 200
-    assert mailbox.last().subject == "您已經聯署：請計算我們"
+    assert mailbox.last().subject == "關於您的要求"
+    assert "這個地址已經用來聯署過這份請願" in mailbox.last().body
 
 
 # --- organisers -----------------------------------------------------------------

@@ -58,7 +58,7 @@ def test_duplicate_signature_gets_same_page(browser, petition, mailbox):
     assert "<code>" not in second.get_data(as_text=True)
     assert count_on_page(browser, "test") == 1
     # Only the mailbox owner learns it was a duplicate, and gets no new link.
-    assert "already signed" in mailbox.last().subject and mailbox.last().link is None
+    assert "already been used to sign it" in mailbox.last().body and mailbox.last().link is None
     assert "Counted." in browser.check_receipt("test", first_code).get_data(as_text=True)
 
 
