@@ -147,6 +147,8 @@ def test_sign_check_and_withdraw(visitor, language):
     receipt = page.inner_text(".receipt code")
     assert RECEIPT_RE.fullmatch(receipt)
     person.audit("signed", one_time=True)
+    page.reload()  # Post/Redirect/Get: the same code again, no resubmission
+    assert page.inner_text(".receipt code") == receipt
 
     person.follow("main a[href='/p/plain/receipt']")
     person.audit("receipt")
@@ -155,6 +157,9 @@ def test_sign_check_and_withdraw(visitor, language):
     assert any(state in person.text() for state in says["counted"])
     person.audit("receipt-status")
 
+    person.submit("form[action='/p/plain/withdraw'] button[type=submit]")  # the box left empty
+    assert page.locator("#confirm").get_attribute("aria-invalid") == "true"
+    person.audit("withdraw-errors")
     page.check("#confirm")
     person.submit("form[action='/p/plain/withdraw'] button[type=submit]")
     assert says["withdrawn"] in person.text()
@@ -165,6 +170,8 @@ def test_sign_check_and_withdraw(visitor, language):
     person.submit("form[action='/p/plain/receipt'] button[type=submit]")
     assert says["withdrawn_status"] in page.inner_text(".status")
 
+    person.goto("/privacy")
+    person.audit("privacy")
     person.goto("/p/plain/totals")
     person.audit("totals")
     person.goto("/p/charted/totals")
