@@ -205,6 +205,15 @@ def test_an_empty_form_flags_every_field_in_one_round(browser, petition, mailbox
     assert page.count('href="#') >= 4  # each in the error summary, linked to its field
 
 
+def test_area_restriction_and_name_guidance_are_shown_before_signing(browser, services):
+    make_petition(services, "areas", allowed_areas="S DN")
+    for path in ("/p/areas", "/p/areas/sign"):
+        assert "postcodes in these areas only: S, DN." in browser.client.get(path).get_data(as_text=True)
+    assert "陳大文 and Chan Tai Man count as two different people" in browser.client.get("/p/areas/sign").get_data(
+        as_text=True
+    )
+
+
 def test_every_bad_format_is_flagged_in_one_round(browser, services, mailbox):
     make_petition(services, "areas", allowed_areas="S")
     response = browser.sign("areas", name="!!!", postcode="SW1A 1AA", email="not-an-address", eligible=None)
