@@ -109,6 +109,22 @@ def test_every_message_is_translated(language):
     assert not problems, "\n".join(problems)
 
 
+def test_chinese_follows_hong_kong_usage():
+    """密碼匙 not 金鑰, 郵政編碼/郵區 not 郵遞區號, 聯署憑證 not 收據 (a payment), no 樹頭."""
+    translated = catalogue("zh_Hant")
+    found = [
+        (message.id, word)
+        for message in translated
+        if message.id
+        for string in strings(message)
+        for word in ("金鑰", "郵遞區", "收據", "樹頭", "IP 位址")
+        if word in string
+    ]
+    assert not found, found
+    assert translated.get("Display name").string == "顯示名稱"
+    assert "目標門檻" in translated.get("Thresholds (signature counts that matter)").string
+
+
 @pytest.mark.parametrize("language", ["zh_Hant", "en"])
 def test_compiled_catalogue_matches_its_source(language):
     """The committed .mo (what a plain pip install ships) says what the .po says."""
