@@ -27,6 +27,11 @@ SESSION_KEY = "receipt_flash"
 NONCE_BYTES = 12
 
 
+def _now(services):
+    # Naive UTC, as every DateTimeField here holds (PostgreSQL's timestamp has no zone).
+    return services.clock().replace(tzinfo=None)
+
+
 def _handle(key):
     return hashlib.sha256(key).hexdigest()
 
@@ -42,7 +47,7 @@ def keep(services, petition, receipt, kind):
     nonce = os.urandom(NONCE_BYTES)
     payload = json.dumps({"receipt": receipt, "kind": kind}).encode()
     sealed = nonce + AESGCM(key).encrypt(nonce, payload, _aad(petition))
-    now = services.clock()
+    now = _now(services)
     with database.atomic():
         ReceiptFlash.delete().where(ReceiptFlash.expires_at <= now).execute()
         ReceiptFlash.create(handle=_handle(key), sealed=sealed, expires_at=now + timedelta(seconds=FLASH_SECONDS))
@@ -67,7 +72,7 @@ def shown(services, petition):
     if key is None:
         return None
     row = ReceiptFlash.get_or_none(ReceiptFlash.handle == _handle(key))
-    if row is None or row.expires_at <= services.clock():
+    if row is None or row.expires_at <= _now(services):
         return None
     sealed = bytes(row.sealed)
     try:
