@@ -396,7 +396,7 @@ def test_keyboard_only_signing(browser, server):
 
         # The order of the stops is the order on the screen.
         stops = tab_to(page, "#name")
-        assert stops == ["a.skip[#main]", "a.brand[/]", "a[/lang/zh-Hant]", "#name"], stops
+        assert stops == ["a.skip[#main]", "a.brand[/]", "a[/lang/zh-Hant]", "a[/privacy]", "#name"], stops
         page.keyboard.type("Keyboard Only")
         assert tab_to(page, "#postcode") == ["#postcode"]
         page.keyboard.type("S1 2HE")
