@@ -117,8 +117,7 @@ def test_withdrawal_needs_the_confirmation_box(browser, petition):
 def test_receipt_status_counts_entries_from_one_with_plurals(browser, petition):
     code = receipt_from(browser.sign_and_confirm("test", Signer()))
     page = browser.check_receipt("test", code).get_data(as_text=True)
-    assert "entry number 1 in the public log" in page
-    assert "The log has 1 entry" in page and "counts 1 signature." in page
+    assert "entry number 1 of 1 in the public log, which counts 1 signature." in page
     assert "numbers entries from 0, so yours is 0 there" in page
 
 
