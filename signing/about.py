@@ -17,6 +17,7 @@ def privacy():
         operator_name=config["OPERATOR_NAME"],
         operator_contact=config["OPERATOR_CONTACT"],
         notice_url=config["PRIVACY_NOTICE_URL"],
+        threshold=config["SMALL_CELL_THRESHOLD"],
         shown_days=max(1, round(config["CONFIRM_TOKEN_TTL_SECONDS"] / 86400)),
     )
     return cacheable(make_response(page), 60, 600)
