@@ -14,6 +14,13 @@ DATABASE_URL = ""  # empty: sqlite file countersign.db in INSTANCE_PATH
 MASTER_KEY_FILE = ""  # empty: master.key in INSTANCE_PATH
 LOG_KEY_FILE = ""  # empty: log.key in INSTANCE_PATH
 
+# Who runs this instance, shown on the privacy page ("What we keep…"): a
+# name and a way to reach them (an address or a URL). Both are public.
+OPERATOR_NAME = ""
+OPERATOR_CONTACT = ""
+# The operator's own privacy notice (the legal one), linked from that page.
+PRIVACY_NOTICE_URL = ""
+
 # Seconds between two batches appended to a petition's log; 0 appends at once.
 PUBLISH_INTERVAL_SECONDS = 600
 

@@ -97,10 +97,10 @@ class ConsoleTransport:
         print(rule, *headers, "", message.get_content().rstrip("\n"), rule, sep="\n", flush=True)
 
 
-SUBJECTS = {
-    "confirm": _l("Please confirm your signature: %(title)s"),
-    "already_signed": _l("You have already signed: %(title)s"),
-}
+# Neutral and the same for both: a subject or a preview is read by anyone who
+# glances at an inbox or a lock screen, so it names no petition and no outcome.
+NEUTRAL_SUBJECT = _l("About your request")
+SUBJECTS = {"confirm": NEUTRAL_SUBJECT, "already_signed": NEUTRAL_SUBJECT}
 
 
 class Mailer:

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from peewee import CharField, TextField, fn
+from peewee import BlobField, CharField, DateTimeField, Model, TextField, fn
 from playhouse.migrate import SchemaMigrator, migrate
 
 from . import db
@@ -57,8 +57,23 @@ def add_petition_chinese_text(migrator):
     )
 
 
+def add_receipt_flash(migrator):
+    # The step's own copy of the table, not models.ReceiptFlash (see the docstring).
+    class ReceiptFlash(Model):
+        handle = CharField(max_length=64, unique=True)
+        sealed = BlobField()
+        expires_at = DateTimeField(index=True)
+
+        class Meta:
+            database = migrator.database
+            table_name = "receipt_flash"
+
+    migrator.database.create_tables([ReceiptFlash], safe=True)
+
+
 STEPS: list[Step] = [
     Step(2, "petition.title_zh, body_zh, eligibility_zh (Traditional Chinese text)", add_petition_chinese_text),
+    Step(3, "receipt_flash (receipt shown after a redirect, sealed)", add_receipt_flash),
 ]
 
 

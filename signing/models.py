@@ -210,10 +210,22 @@ class SealedContact(BaseModel):
     sealed = BlobField()
 
 
+class ReceiptFlash(BaseModel):
+    """A receipt code waiting to be shown after a redirect (signing/receipt_flash.py).
+
+    Sealed under a key that only the signer's cookie holds, and deleted after
+    minutes: the database alone can never read the code.
+    """
+
+    handle = CharField(max_length=64, unique=True)
+    sealed = BlobField()
+    expires_at = DateTimeField(index=True)
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField()
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
-ALL_MODELS = [Petition, Organiser, Signature, Leaf, Node, TreeHead, SealedContact, SchemaVersion]
+ALL_MODELS = [Petition, Organiser, Signature, Leaf, Node, TreeHead, SealedContact, ReceiptFlash, SchemaVersion]

@@ -169,9 +169,11 @@ class Browser:
         assert match, f"no CSRF token on {url} ({page.status_code})"
         return match.group(1)
 
-    def submit(self, form_url, data, action=None):
+    def submit(self, form_url, data, action=None, follow_redirects=False):
         token = self.csrf(form_url)
-        return self.client.post(action or form_url, data={"csrf_token": token, **data})
+        return self.client.post(
+            action or form_url, data={"csrf_token": token, **data}, follow_redirects=follow_redirects
+        )
 
     def sign(self, slug, signer=None, **overrides):
         signer = signer or Signer()
@@ -183,7 +185,9 @@ class Browser:
             "eligible": "y",
         }
         data.update(overrides)
-        return self.submit(f"/p/{slug}/sign", {k: v for k, v in data.items() if v is not None})
+        # A receipt is shown after a redirect (Post/Redirect/Get): follow it, as a browser does.
+        fields = {k: v for k, v in data.items() if v is not None}
+        return self.submit(f"/p/{slug}/sign", fields, follow_redirects=True)
 
     def confirm(self, link):
         """Follow a mailed link and press the button on the page it shows.
@@ -193,7 +197,7 @@ class Browser:
         path = urlsplit(link).path
         match = CSRF_RE.search(self.client.get(path).get_data(as_text=True))
         token = match.group(1) if match else self.csrf(path.split("/confirm/")[0] + "/receipt")
-        return self.client.post(path, data={"csrf_token": token})
+        return self.client.post(path, data={"csrf_token": token}, follow_redirects=True)
 
     def sign_and_confirm(self, slug, signer=None, **overrides):
         """Sign, read the one message that arrives, confirm: the page with the receipt."""

@@ -46,7 +46,14 @@ from .errors import (
     UnknownToken,
     WeakPassword,
 )
-from .identities import Identity, canonical_identity, compute_tags, compute_tags_in_parallel, deliverable_address
+from .identities import (
+    Identity,
+    canonical_identity,
+    compute_tags,
+    compute_tags_in_parallel,
+    deliverable_address,
+    eligible_postcode,
+)
 from .names import DISPLAY_NAME_MAX_CHARS, clean_display_name, display_names, hide_display_name
 from .online import sign_online
 from .paper import PaperResult, add_paper_signatures
@@ -69,6 +76,7 @@ from .petitions import (
     update_petition,
 )
 from .publishing import in_latest_head, maybe_publish, publish
+from .receipt_flash import RECEIPT_FLASH_SECONDS
 from .receipts import ReceiptStatus, find_signature, receipt_proof_document, receipt_status, withdraw
 from .services import Services, utcnow
 from .shredding import shred

@@ -41,15 +41,21 @@ def canonical_identity(services, petition, *, name, postcode, email, email_optio
     canon_name = canonical_name(name or "")
     canon_postcode = ""
     if petition.require_postcode or (postcode or "").strip():
-        canon_postcode = canonical_postcode(postcode or "")
-        areas = petition.allowed_area_list
-        if areas and postcode_area(canon_postcode) not in areas:
-            raise PostcodeNotEligible(", ".join(areas))
+        canon_postcode = eligible_postcode(petition, postcode or "")
     canon_email = None
     wants_email = (email or "").strip() if email_optional else petition.require_email
     if wants_email:
         canon_email = canonical_email(email or "", services.dotless_domains)
     return Identity(canon_name, canon_postcode, canon_email)
+
+
+def eligible_postcode(petition, postcode):
+    """The canonical postcode, if the petition's areas allow it; InvalidIdentity or PostcodeNotEligible."""
+    canon_postcode = canonical_postcode(postcode)
+    areas = petition.allowed_area_list
+    if areas and postcode_area(canon_postcode) not in areas:
+        raise PostcodeNotEligible(", ".join(areas))
+    return canon_postcode
 
 
 def compute_tags(services, petition, identity):

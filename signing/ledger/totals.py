@@ -12,6 +12,7 @@ are suppressed the same way on these pages, but each log leaf carries its
 day, so a determined reader can count days from the log (THREAT_MODEL.md).
 """
 
+import re
 from dataclasses import dataclass
 
 from peewee import fn
@@ -69,7 +70,13 @@ def suppress(counts, threshold):
             return Breakdown([], withheld=True)
         smallest = visible[0]
         cells[smallest.label] = Cell(smallest.label, smallest.value, WITHHELD)
-    return Breakdown(sorted(cells.values(), key=lambda c: c.label))
+    return Breakdown(sorted(cells.values(), key=lambda c: natural_key(c.label)))
+
+
+def natural_key(label):
+    """Order labels as people count: S1, S2, …, S10 (not S1, S10, S2); dates stay in order."""
+    # re.split with a group puts text at even places and digits at odd ones, so tuples compare like with like.
+    return tuple(int(part) if index % 2 else part for index, part in enumerate(re.split(r"(\d+)", label)))
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,11 @@
 
 import logging
 
-from flask import render_template, request
+from flask import render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BuildError
 
 from .. import ledger
 from ..ledger.throttle import BUSY_RETRY_AFTER_SECONDS
@@ -25,6 +26,29 @@ MESSAGES = {
     503: (_l("Busy"), _l("The service is busy. Please try again in a moment.")),
 }
 
+
+COOKIE_MESSAGE = _l(
+    "Your browser did not send back the cookie this site set when it showed the form, so nothing was done. "
+    "Please allow cookies for this site (in Tor Browser, the shield or padlock icon, or the privacy settings), "
+    "then open the form again."
+)
+EXPIRED_MESSAGE = _l(
+    "This form was open too long (more than two hours), or was not sent from this site, so nothing was done. "
+    "Please open the form again and send it."
+)
+COOKIE_WHY = _l(
+    "Why a cookie: it holds only a random code that proves the form was sent from this site's own page, so that "
+    "another website cannot send it in your name. It holds nothing about you and ends when you close the browser."
+)
+# Where each form is shown, for the link back to it (the form's own fields are never echoed).
+FORM_PAGES = {
+    "public.sign": "public.sign",
+    "public.confirm": "public.confirm",
+    "public.receipt": "public.receipt",
+    "public.receipt_proof": "public.receipt",
+    "public.withdraw": "public.receipt",
+    "public.signed": "public.signed",
+}
 
 # One answer per domain refusal, wherever it is raised: (status, title or None, message).
 DOMAIN_ERRORS = {
@@ -75,6 +99,16 @@ DOMAIN_ERRORS = {
 RETRY_LATER = {ledger.TagsBusy, ledger.MailError}
 
 
+def _form_address():
+    page = FORM_PAGES.get(request.endpoint)
+    if page is None or not request.view_args:
+        return None
+    try:
+        return url_for(page, **request.view_args)
+    except BuildError:
+        return None
+
+
 def render_error(status, message=None, title=None):
     default_title, default_message = MESSAGES.get(status, MESSAGES[400])
     body = render_template(
@@ -90,14 +124,16 @@ def wants_json():
 def init_app(app):
     @app.errorhandler(CSRFError)
     def _csrf(_error):
-        return render_error(
-            400,
-            _l(
-                "This form has expired or was not sent from this site, so nothing was done. "
-                "Please go back, reload the page and submit it again."
-            ),
-            _l("Form expired"),
+        if not request.cookies:
+            # Nothing came back, so the browser keeps no cookie for this site:
+            # reloading cannot help, allowing the cookie can.
+            title, message = _l("This form needs a cookie"), COOKIE_MESSAGE
+        else:
+            title, message = _l("Form expired"), EXPIRED_MESSAGE
+        body = render_template(
+            "errors/form_refused.html", title=title, message=message, why=COOKIE_WHY, back=_form_address()
         )
+        return body, 400
 
     @app.errorhandler(ledger.LedgerError)
     def _refused(error):

@@ -92,6 +92,10 @@ class ConfirmForm(FlaskForm):
     """The button that confirms a signature: only a CSRF token, so following a link (GET) never confirms."""
 
 
+class ForgetReceiptForm(FlaskForm):
+    """The button that removes a shown receipt code from this device: only a CSRF token."""
+
+
 class ReceiptForm(FlaskForm):
     receipt = StringField(
         _l("Receipt code"),

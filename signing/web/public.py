@@ -8,15 +8,16 @@ stored only as a hash, and is never logged.
 
 import json
 
-from flask import Blueprint, abort, current_app, make_response, render_template, request
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from crypto.errors import InvalidIdentity, InvalidReceipt
+from crypto.normalise import canonical_email, canonical_name
 
 from .. import ledger
-from . import pagecache
+from . import flash_cookie, pagecache
 from .errors import DOMAIN_ERRORS, render_error
-from .forms import ConfirmForm, ReceiptForm, SignForm, WithdrawForm
+from .forms import ConfirmForm, ForgetReceiptForm, ReceiptForm, SignForm, WithdrawForm
 from .lookup import cacheable, no_store, petition_or_404, services
 
 bp = Blueprint("public", __name__)
@@ -63,7 +64,7 @@ def sign(slug):
     petition = petition_or_404(slug)
     ledger.require_open(petition)
     form = SignForm()
-    if form.validate_on_submit() and _policy_fields_present(form, petition):
+    if _every_field_checked(form, petition):
         try:
             receipt = ledger.sign_online(
                 services(),
@@ -77,9 +78,7 @@ def sign(slug):
         except InvalidIdentity as error:
             getattr(form, error.field).errors.append(IDENTITY_MESSAGES[error.field])
         except ledger.PostcodeNotEligible as error:
-            form.postcode.errors.append(
-                _l("This petition is for postcodes in these areas only: %(areas)s.", areas=str(error))
-            )
+            form.postcode.errors.append(_not_eligible_message(error))
         except ledger.InvalidDisplayName:
             form.display_name.errors.append(_l("Please use printable characters only."))
         except ledger.InvalidContact:
@@ -88,7 +87,7 @@ def sign(slug):
             if receipt is None:
                 # The same page whether the address was new, pending or counted.
                 return no_store(render_template("public/check_mailbox.html", petition=petition))
-            return no_store(render_template("public/signed.html", petition=petition, receipt=receipt))
+            return _show_receipt_after_redirect(petition, receipt, "signed")
     status = 400 if request.method == "POST" else 200
     return no_store(render_template("public/sign.html", petition=petition, form=form), status)
 
@@ -100,19 +99,71 @@ def confirm(slug, token):
     form = ConfirmForm()
     if form.validate_on_submit():
         receipt = ledger.confirm_signature(services(), petition, token)
-        return no_store(render_template("public/confirmed.html", petition=petition, receipt=receipt))
+        return _show_receipt_after_redirect(petition, receipt, "confirmed")
     signature = ledger.pending_signature(services(), petition, token)
     page = render_template("public/confirm.html", petition=petition, form=form, signature=signature, token=token)
     return no_store(page)
 
 
-def _policy_fields_present(form, petition):
-    ok = True
+def _show_receipt_after_redirect(petition, receipt, kind):
+    """Post/Redirect/Get: a reload or Back shows the same code again, never resubmits the form."""
+    flash_cookie.keep(services(), petition, receipt, kind)
+    return redirect(url_for("public.signed", slug=petition.slug), 303)
+
+
+@bp.route("/p/<slug>/signed", methods=["GET", "POST"])
+def signed(slug):
+    """The receipt code kept for this browser (GET), or forget it on this device (POST)."""
+    petition = petition_or_404(slug)
+    form = ForgetReceiptForm()
+    if form.validate_on_submit():
+        flash_cookie.forget()
+        return redirect(url_for("public.petition", slug=petition.slug), 303)
+    kept = flash_cookie.shown(services(), petition)
+    if kept is None:
+        return no_store(render_template("public/receipt_gone.html", petition=petition), 410)
+    receipt, kind = kept
+    template = "public/confirmed.html" if kind == "confirmed" else "public/signed.html"
+    minutes = ledger.RECEIPT_FLASH_SECONDS // 60
+    return no_store(render_template(template, petition=petition, receipt=receipt, form=form, minutes=minutes))
+
+
+def _every_field_checked(form, petition):
+    """True if the form was sent and every field is right; else every field's error at once.
+
+    The ledger decides again when signing; these checks only let the signer
+    fix everything in one round instead of one field per round.
+    """
+    if request.method != "POST":
+        return False
+    ok = form.validate_on_submit()
     if petition.require_postcode:
         ok &= form.require(form.postcode, _l("Please enter your postcode."))
     if petition.require_email:
         ok &= form.require(form.email, _l("Please enter your email address."))
+    checks = [(form.name, canonical_name)]
+    if petition.require_postcode:
+        checks.append((form.postcode, lambda text: ledger.eligible_postcode(petition, text)))
+    if petition.require_email:
+        checks.append((form.email, lambda text: canonical_email(text, services().dotless_domains)))
+    if petition.contact_public_key and form.keep_informed.data:
+        checks.append((form.contact_email, lambda text: canonical_email(text, services().dotless_domains)))
+    for field, check in checks:
+        if field.errors or not (field.data or "").strip():
+            continue  # already flagged, or empty and not required
+        try:
+            check(field.data)
+        except InvalidIdentity as error:
+            field.errors = list(field.errors) + [IDENTITY_MESSAGES[error.field]]
+            ok = False
+        except ledger.PostcodeNotEligible as error:
+            field.errors = list(field.errors) + [_not_eligible_message(error)]
+            ok = False
     return ok
+
+
+def _not_eligible_message(error):
+    return _l("This petition is for postcodes in these areas only: %(areas)s.", areas=str(error))
 
 
 def _lookup(petition, form):
@@ -136,18 +187,20 @@ def receipt(slug):
         status, failure = _lookup(petition, form)
         if failure:
             return failure
-        withdraw_form = WithdrawForm(formdata=None, receipt=form.receipt.data)
-        return no_store(
-            render_template(
-                "public/receipt_status.html",
-                petition=petition,
-                status=status,
-                withdraw_form=withdraw_form,
-                proof_form=ReceiptForm(formdata=None, receipt=form.receipt.data),
-            )
-        )
+        return no_store(_status_page(petition, status, WithdrawForm(formdata=None, receipt=form.receipt.data)))
     status = 400 if request.method == "POST" else 200
     return no_store(render_template("public/receipt.html", petition=petition, form=form), status)
+
+
+def _status_page(petition, status, withdraw_form):
+    return render_template(
+        "public/receipt_status.html",
+        petition=petition,
+        status=status,
+        withdraw_form=withdraw_form,
+        proof_form=ReceiptForm(formdata=None, receipt=withdraw_form.receipt.data),
+        minutes=current_app.config["PUBLISH_INTERVAL_SECONDS"] // 60,
+    )
 
 
 @bp.post("/p/<slug>/receipt/proof")
@@ -175,7 +228,11 @@ def withdraw(slug):
     if not form.validate_on_submit():
         if form.receipt.errors:
             return render_error(400, BAD_RECEIPT_MESSAGE)
-        return render_error(400, _l("Please tick the box to confirm the withdrawal, then submit again."))
+        # Only the box was left empty: the same page again, the error by the box.
+        status, failure = _lookup(petition, ReceiptForm(formdata=None, receipt=form.receipt.data))
+        if failure:
+            return failure
+        return no_store(_status_page(petition, status, form), 400)
     try:
         ledger.withdraw(services(), petition, form.receipt.data)
     except InvalidReceipt:

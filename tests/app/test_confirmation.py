@@ -139,7 +139,7 @@ def test_message_is_plain_text_from_a_clear_sender_without_tracking(browser, pet
     message = mailbox.last().message
     assert message["From"] == "Countersign test <petitions@example.org>"
     assert message["To"] == CLARA.email
-    assert "Petition test" in message["Subject"]
+    assert message["Subject"] == "About your request" and "Petition test" not in message["Subject"]
     assert message.get_content_type() == "text/plain" and not message.is_multipart()
     assert message.get_content_charset() == "utf-8"
     assert message["Auto-Submitted"] == "auto-generated"
@@ -196,7 +196,7 @@ def test_duplicate_of_counted_signature_gets_identical_page_and_already_signed_m
     assert stored() == {PENDING: before[PENDING] + 1, COUNTED: before[COUNTED]}
     assert count_on_page(browser) == 1
     (told,) = mailbox.to("Clara.Cheung+again@EXAMPLE.org")
-    assert "already signed" in told.subject
+    assert "already been used to sign it" in told.body
     assert told.link is None and not RECEIPT_RE.search(told.body) and code not in told.body
     assert "/p/test/receipt" in told.body
     assert "Counted." in browser.check_receipt("test", code).get_data(as_text=True)

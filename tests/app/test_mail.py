@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from helpers import PUBLIC_URL, Mailbox, free_port
+from helpers import PUBLIC_URL, Mailbox, Signer, free_port, make_petition
 
 from signing import mail
 from signing.ledger.errors import MailError
@@ -144,14 +144,14 @@ def test_non_ascii_address_is_sent_with_smtputf8(app, petition, mailbox, smtp_se
         transport = SmtpTransport("127.0.0.1", smtp_server.port, "none", timeout_seconds=5)
         mailer_for(transport).send_already_signed("陳大文@例子.香港", petition)
     assert mailbox.last().recipients == ["陳大文@例子.香港"]
-    assert "already signed" in mailbox.last().subject
+    assert "already been used to sign it" in mailbox.last().body
 
 
 def test_console_prints_the_message_and_link_but_not_the_address(app, petition, capsys):
     send_one(app, petition, ConsoleTransport())
     printed = capsys.readouterr().out
     assert f"{PUBLIC_URL}/p/test/confirm/{TOKEN}" in printed
-    assert "Subject: Please confirm your signature: Petition test" in printed
+    assert "Subject: About your request" in printed
     assert "secret.person" not in printed.lower()
 
 
@@ -191,3 +191,15 @@ def test_demo_prints_mail_to_the_console(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert isinstance(served["app"].extensions["countersign"].mailer.transport, ConsoleTransport)
     assert served["handler"]["request_handler"] is cli.QuietRequestHandler
+
+
+def test_subjects_and_previews_are_neutral_and_the_same(browser, services, mailbox):
+    """An inbox list or a lock screen shows the subject and first lines: they name no petition, no outcome."""
+    make_petition(services, "secret", title="Free the Hong Kong 47")
+    browser.sign_and_confirm("secret", Signer())
+    browser.sign("secret", Signer())  # again: the "already signed" message
+    first, again = mailbox.deliveries[-2:]
+    assert first.subject == again.subject == "About your request"
+    previews = [message.body[:200] for message in (first, again)]
+    assert previews[0] == previews[1]
+    assert all("Hong Kong" not in preview and "already" not in preview for preview in previews)

@@ -129,3 +129,12 @@ def test_refuses_gaps_in_step_numbers(empty_database):
 def test_check_version_on_empty_database_says_run_init(empty_database):
     with pytest.raises(migrations.SchemaVersionError, match="signing init"):
         migrations.check_version()
+
+
+def test_step_three_adds_the_receipt_flash_table(empty_database):
+    migrations.migrate_to_latest(steps=migrations.STEPS[:1], latest=2)
+    with db.database.connection_context():
+        db.database.execute_sql("DROP TABLE receipt_flash")  # as a version 2 database has it
+    assert migrations.migrate_to_latest() == [3]
+    with db.database.connection_context():
+        assert "receipt_flash" in db.database.get_tables()

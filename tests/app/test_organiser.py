@@ -326,6 +326,14 @@ def test_hidden_display_name_shows_as_anonymous_and_still_counts(signed_in, orga
     assert moderated.display_name_hidden and moderated.moderated_on is not None
 
 
+def test_moderation_table_names_what_each_button_acts_on(signed_in, organiser, services):
+    own_petition(services, organiser, "ours")
+    signed_in.sign("ours", Signer(email=None, display_name="Kit from Leeds"))
+    page = signed_in.client.get("/organiser/p/ours/names").get_data(as_text=True)
+    assert "<caption>" in page and '<th scope="col">Display name</th>' in page
+    assert '<span class="visually-hidden"> Kit from Leeds</span></button>' in page
+
+
 def close(browser, slug):
     return browser.submit(f"/organiser/p/{slug}", {}, action=f"/organiser/p/{slug}/close")
 

@@ -58,7 +58,7 @@ def test_duplicate_signature_gets_same_page(browser, petition, mailbox):
     assert "<code>" not in second.get_data(as_text=True)
     assert count_on_page(browser, "test") == 1
     # Only the mailbox owner learns it was a duplicate, and gets no new link.
-    assert "already signed" in mailbox.last().subject and mailbox.last().link is None
+    assert "already been used to sign it" in mailbox.last().body and mailbox.last().link is None
     assert "Counted." in browser.check_receipt("test", first_code).get_data(as_text=True)
 
 
@@ -105,9 +105,20 @@ def test_signing_again_after_withdrawal_counts_again(browser, petition):
 def test_withdrawal_needs_the_confirmation_box(browser, petition):
     code = receipt_from(browser.sign_and_confirm("test", Signer()))
     response = browser.submit("/p/test/receipt", {"receipt": code}, action="/p/test/withdraw")
+    page = response.get_data(as_text=True)
     assert response.status_code == 400
-    assert "tick the box" in response.get_data(as_text=True)
+    assert "tick the box" in page
+    # The same page again, the site's own message by the box; no browser validation in English.
+    assert 'class="error-summary"' in page and 'aria-invalid="true"' in page
+    assert 'action="/p/test/withdraw" novalidate' in page
     assert count_on_page(browser, "test") == 1
+
+
+def test_receipt_status_counts_entries_from_one_with_plurals(browser, petition):
+    code = receipt_from(browser.sign_and_confirm("test", Signer()))
+    page = browser.check_receipt("test", code).get_data(as_text=True)
+    assert "entry number 1 of 1 in the public log, which counts 1 signature." in page
+    assert "numbers entries from 0, so yours is 0 there" in page
 
 
 def test_receipt_page_offers_a_proof_download(browser, petition):
@@ -127,14 +138,32 @@ def test_receipt_page_offers_a_proof_download(browser, petition):
     [(None, "Form expired"), ("forged-token", "Form expired")],
 )
 def test_missing_or_wrong_csrf_token_is_refused(browser, petition, token, expected):
+    browser.client.get("/p/test/sign")  # the form was shown: the browser holds its cookie
     before = row_counts()
     data = {"name": "Clara Cheung", "postcode": "S1 2HE", "email": "c@example.org", "eligible": "y"}
     if token:
         data["csrf_token"] = token
     response = browser.client.post("/p/test/sign", data=data)
+    page = response.get_data(as_text=True)
     assert response.status_code == 400
-    assert expected in response.get_data(as_text=True)
+    assert expected in page
+    assert 'href="/p/test/sign"' in page  # back to the form, not "reload"
+    assert "Clara" not in page and "S1 2HE" not in page
     assert row_counts() == before
+
+
+def test_blocked_cookies_are_named_as_the_cause(app, petition):
+    """Tor Browser set to block cookies: the form's token cannot be checked; say why and what to do."""
+    shown = app.test_client(use_cookies=False).get("/p/test/sign")
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', shown.get_data(as_text=True)).group(1)
+    response = app.test_client(use_cookies=False).post(
+        "/p/test/sign", data={"csrf_token": token, "name": "Clara Cheung", "eligible": "y"}
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "This form needs a cookie" in page and "allow cookies for this site" in page
+    assert "reload" not in page
+    assert 'href="/p/test/sign"' in page
 
 
 @pytest.mark.parametrize(
@@ -162,6 +191,35 @@ def test_bad_form_input_rerenders_with_a_message(browser, petition, mailbox, ove
     assert field_message in page
     assert 'class="error-summary"' in page
     assert row_counts() == before
+    assert not mailbox.deliveries
+
+
+def test_an_empty_form_flags_every_field_in_one_round(browser, petition, mailbox):
+    response = browser.sign("test", name="", postcode="", email="", eligible=None)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    expected = ("enter your name", "enter your postcode", "enter your email address", "confirm that you are eligible")
+    for message in expected:
+        assert message in page
+    assert page.count('href="#') >= 4  # each in the error summary, linked to its field
+
+
+def test_area_restriction_and_name_guidance_are_shown_before_signing(browser, services):
+    make_petition(services, "areas", allowed_areas="S DN")
+    for path in ("/p/areas", "/p/areas/sign"):
+        assert "postcodes in these areas only: S, DN." in browser.client.get(path).get_data(as_text=True)
+    assert "陳大文 and Chan Tai Man count as two different people" in browser.client.get("/p/areas/sign").get_data(
+        as_text=True
+    )
+
+
+def test_every_bad_format_is_flagged_in_one_round(browser, services, mailbox):
+    make_petition(services, "areas", allowed_areas="S")
+    response = browser.sign("areas", name="!!!", postcode="SW1A 1AA", email="not-an-address", eligible=None)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    for message in ("your name", "areas only: S", "valid email address", "confirm that you are eligible"):
+        assert message in page
     assert not mailbox.deliveries
 
 

@@ -16,6 +16,13 @@ def test_small_cells_are_suppressed():
     assert states(result) == {"S1": SHOWN, "S2": FEWER_THAN, "S3": FEWER_THAN, "S10": SHOWN}
 
 
+def test_districts_and_days_are_in_natural_order():
+    result = suppress({"S10": 12, "S2": 30, "S1": 40, "DN5": 9, "DN10": 8}, threshold=5)
+    assert [cell.label for cell in result.cells] == ["DN5", "DN10", "S1", "S2", "S10"]
+    days = suppress({"2026-12-10": 9, "2026-12-09": 9, "2026-11-30": 9}, threshold=5)
+    assert [cell.label for cell in days.cells] == ["2026-11-30", "2026-12-09", "2026-12-10"]
+
+
 def test_a_lone_hidden_cell_cannot_be_subtracted_back_out():
     # Total 55 is public; hiding only S2 would give it away as 55 - 40 - 12.
     result = suppress({"S1": 40, "S2": 3, "S10": 12}, threshold=5)

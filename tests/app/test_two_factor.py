@@ -52,6 +52,9 @@ def enrol(browser, clock):
     )
     assert done.status_code == 200, done.get_data(as_text=True)
     codes = CODE_RE.findall(done.get_data(as_text=True))
+    # The codes page offers one way on, after they are saved: no menu, no footer link, no language switch.
+    links = re.findall(r'<a [^>]*href="([^"#]+)"', done.get_data(as_text=True))
+    assert links == ["/organiser/"], links
     browser.client.post("/organiser/logout", data={"csrf_token": browser.csrf("/organiser/two-factor")})
     clock[0] += timedelta(minutes=1)
     return secret, codes

@@ -34,7 +34,7 @@ SAYS = {
         "withdrawn": "Your signature has been withdrawn",
         "withdrawn_status": "Withdrawn.",
         "mailbox": "Check your email",
-        "subject": "Please confirm your signature: Make our council's e-petitions safe to sign",
+        "subject": "About your request",
         "confirmed": "Thank you: your signature is confirmed",
         "dashboard": "Your petitions",
         "closed": "closed",
@@ -48,7 +48,7 @@ SAYS = {
         "withdrawn": "您的聯署已撤回",
         "withdrawn_status": "已撤回。",
         "mailbox": "請查看您的電郵",
-        "subject": "請確認您的聯署：讓市議會的網上請願可以安全聯署",
+        "subject": "關於您的要求",
         "confirmed": "謝謝您：您的聯署已確認",
         "dashboard": "您的請願",
         "closed": "已截止",
@@ -147,6 +147,8 @@ def test_sign_check_and_withdraw(visitor, language):
     receipt = page.inner_text(".receipt code")
     assert RECEIPT_RE.fullmatch(receipt)
     person.audit("signed", one_time=True)
+    page.reload()  # Post/Redirect/Get: the same code again, no resubmission
+    assert page.inner_text(".receipt code") == receipt
 
     person.follow("main a[href='/p/plain/receipt']")
     person.audit("receipt")
@@ -155,6 +157,9 @@ def test_sign_check_and_withdraw(visitor, language):
     assert any(state in person.text() for state in says["counted"])
     person.audit("receipt-status")
 
+    person.submit("form[action='/p/plain/withdraw'] button[type=submit]")  # the box left empty
+    assert page.locator("#confirm").get_attribute("aria-invalid") == "true"
+    person.audit("withdraw-errors")
     page.check("#confirm")
     person.submit("form[action='/p/plain/withdraw'] button[type=submit]")
     assert says["withdrawn"] in person.text()
@@ -165,6 +170,8 @@ def test_sign_check_and_withdraw(visitor, language):
     person.submit("form[action='/p/plain/receipt'] button[type=submit]")
     assert says["withdrawn_status"] in page.inner_text(".status")
 
+    person.goto("/privacy")
+    person.audit("privacy")
     person.goto("/p/plain/totals")
     person.audit("totals")
     person.goto("/p/charted/totals")
@@ -389,7 +396,7 @@ def test_keyboard_only_signing(browser, server):
 
         # The order of the stops is the order on the screen.
         stops = tab_to(page, "#name")
-        assert stops == ["a.skip[#main]", "a.brand[/]", "a[/lang/zh-Hant]", "#name"], stops
+        assert stops == ["a.skip[#main]", "a.brand[/]", "a[/lang/zh-Hant]", "a[/privacy]", "#name"], stops
         page.keyboard.type("Keyboard Only")
         assert tab_to(page, "#postcode") == ["#postcode"]
         page.keyboard.type("S1 2HE")
