@@ -49,7 +49,9 @@ def imports_of(name, path):
 
 def graph():
     known = modules()
-    return {name: {imp for imp in imports_of(name, path) if imp in known and imp != name} for name, path in known.items()}
+    return {
+        name: {imp for imp in imports_of(name, path) if imp in known and imp != name} for name, path in known.items()
+    }
 
 
 @pytest.mark.parametrize(
