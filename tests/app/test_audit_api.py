@@ -101,11 +101,15 @@ def test_receipt_proof_download_verifies(tmp_path, browser, petition):
     code = receipt_from(browser.sign_and_confirm("test", Signer()))
     browser.sign_and_confirm("test", signers(1)[0])
     document = browser.submit("/p/test/receipt", {"receipt": code}, action="/p/test/receipt/proof").get_json()
-    verify_receipt_proof(document)
+    key = browser.client.get("/audit/key").get_json()["public_key"]
+    verify_receipt_proof(document, code, bytes.fromhex(key))
     path = tmp_path / "proof.json"
     path.write_text(json.dumps(document))
     result = subprocess.run(
-        [sys.executable, "-m", "crypto.audit", "proof", str(path)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "crypto.audit", "proof", "--key", key, code, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
-from conftest import CHEAP_PASSWORD_HASHER, Signer, make_petition
+from conftest import CHEAP_PASSWORD_HASHER, Signer, make_petition, receipt_from
 
 from crypto.audit import verify_bundle
 from crypto.errors import InvalidKey
@@ -290,6 +290,26 @@ def test_paper_then_online_supersedes_the_paper_one(tmp_path, signed_in, organis
     assert verify_bundle(bundle.splitlines()).count == 2
 
 
+def test_online_withdrawn_before_its_batch_leaves_a_checkable_paper_withdrawal(app, signed_in, organiser, services):
+    """The online signature that superseded a paper one never reaches the log, so
+    the paper one's withdrawal is the signer's: a "superseded" withdrawal with no
+    online signature in its batch is what an operator removing paper would write."""
+    own_petition(services, organiser, "ours")
+    upload(signed_in, "ours", b"name,postcode\nClara Cheung,S1 2HE\nBo Li,S2 4SU\n")
+    now = [services.clock()]
+    app.extensions["countersign"] = dataclasses.replace(
+        services, publish_interval=timedelta(minutes=10), clock=lambda: now[0]
+    )
+    code = receipt_from(sign_online(signed_in, "ours", "Cheung Clara"))
+    signed_in.withdraw("ours", code)
+    now[0] += timedelta(minutes=11)
+    ledger.publish(app.extensions["countersign"], Petition.get(Petition.slug == "ours"))
+    paper = Signature.get((Signature.channel == "paper") & (Signature.status == "withdrawn"))
+    assert paper.withdraw_reason == "signer" and paper.withdrawal_index is not None
+    bundle = signed_in.client.get("/p/ours/audit/bundle").get_data()
+    assert verify_bundle(bundle.splitlines(), now=now[0]).count == 1
+
+
 def test_paper_email_matching_an_online_email_is_skipped(signed_in, organiser, services):
     petition = own_petition(services, organiser, "ours", require_email=True)
     identity = ledger.canonical_identity(services, petition, name="X Y", postcode="S1 2HE", email="known@example.org")
@@ -459,4 +479,4 @@ def test_shredding_destroys_the_key_but_keeps_the_record(
     assert signed_in.client.get("/p/ours/totals").status_code == 200
     assert signed_in.client.get("/p/ours/certificate").status_code == 200
     bundle = signed_in.client.get("/p/ours/audit/bundle").get_data()
-    assert verify_bundle(bundle.splitlines()).count == 1
+    assert verify_bundle(bundle.splitlines(), now=now[0]).count == 1
