@@ -30,8 +30,12 @@ parsed as JSON, duplicate keys refused); leaf lines must be byte-exact.
 
 What ``verify_bundle`` checks, in one streaming pass:
 - the header is well formed and its key_id matches its public key;
-- every head is well formed, for this petition, signed by that key, and
-  larger than the one before; the last covers exactly the leaves given;
+- the key is the one the auditor pinned (``--key``), when one is given;
+- every head is well formed, for this petition, signed by that key, larger
+  than the one before, dated no earlier than it and not in the future (beyond
+  MAX_CLOCK_SKEW); the last covers exactly the leaves given; two signed heads
+  of one size with different roots are a fork (Equivocation, with both heads
+  as evidence);
 - every leaf is canonical, and every signature leaf publishes exactly the tag
   it is deduplicated by: an online one with an email tag has a null person tag
   (crypto.leaves explains why), a paper one or an online one without an email
@@ -39,8 +43,15 @@ What ``verify_bundle`` checks, in one streaming pass:
 - the root of every head is recomputed from the leaves
   with one Frontier, so every head commits to a prefix of the same log (which is
   what consistency between heads means);
+- an online signature leaf carries a receipt digest and a paper one none; no
+  two leaves carry the same receipt digest; no leaf is dated after the head
+  that publishes it;
 - a withdrawal withdraws an earlier, still-active signature leaf, and
-  "superseded" ones withdraw paper signatures only;
+  "superseded" ones withdraw paper signatures only, at most as many in a batch
+  as the batch adds online signatures (the server supersedes a paper
+  signature only as it counts the same person online; if that online
+  signature is withdrawn before its batch, the paper one is withdrawn as the
+  signer's, see signing.ledger.withdraw);
 - at every head: its count is signature leaves minus withdrawal leaves, no two
   active signatures share an email tag, and no two active signatures share a
   published person tag, i.e. paper vs paper, paper vs online without email,
@@ -63,6 +74,9 @@ receipt page), one JSON object::
 
 It shows that the signature leaf was in the log at that head; only the full
 bundle shows it is still counted and that the log was never rewritten.
+``signing-audit proof CODE FILE`` also checks that the leaf carries CODE's
+digest (so another signer's file does not pass as yours); ``--key`` pins the
+log key, which the file carries as the signer's receipt page showed it.
 """
 
 from __future__ import annotations
