@@ -96,7 +96,7 @@ class Verifier:
     @classmethod
     def from_vkey(cls, text: str) -> Verifier:
         """Parse a vkey; raises InvalidBundle if malformed or if its key ID does not match."""
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)  # base64 may hold "+"; names and hashes do not
         if len(parts) != 3 or not re.fullmatch(r"[0-9a-f]{8}", parts[1]):
             raise InvalidBundle("a verifier key reads <name>+<8 hex digits>+<base64 key>")
         try:
