@@ -10,8 +10,8 @@ from crypto.keys import derive_subkey
 from crypto.normalise import DEFAULT_DOTLESS_DOMAINS
 from crypto.tags import Argon2Params
 
+from . import checkpoints, db, errors, i18n, inputs, keyring, logging_setup, mail, ratelimit, security, serving
 from . import config as config_module
-from . import db, errors, i18n, inputs, keyring, logging_setup, mail, ratelimit, security, serving
 from .ledger import Services
 from .throttle import TagThrottle
 from .uploads import InMemoryRequest
@@ -61,6 +61,9 @@ def create_app(config=None):
         confirm_ttl=timedelta(seconds=app.config["CONFIRM_TOKEN_TTL_SECONDS"]),
         resend_interval=timedelta(seconds=app.config["CONFIRM_RESEND_SECONDS"]),
         throttle=TagThrottle(app.config["TAG_CONCURRENCY"] or serving.cpu_count(), app.config["TAG_WAIT_SECONDS"]),
+        log_origin=checkpoints.origin_prefix(app.config),
+        witnesses=checkpoints.parse_witnesses(app.config["WITNESSES"]),
+        witness_timeout=float(app.config["WITNESS_TIMEOUT_SECONDS"]),
     )
 
     if app.config["PROXY_COUNT"]:

@@ -78,6 +78,10 @@ class Services:
     resend_interval: timedelta = timedelta(minutes=5)
     # Bounds the Argon2id computations running at once (signing.throttle.TagThrottle); None: no bound.
     throttle: object = None
+    # Checkpoints (signing.checkpoints): the origin prefix and the witnesses asked to cosign.
+    log_origin: str = "countersign.invalid"
+    witnesses: tuple = ()
+    witness_timeout: float = 5.0
 
 
 class LedgerError(Exception):

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from peewee import CharField, TextField, fn
+from peewee import BigIntegerField, CharField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField, fn
 from playhouse.migrate import SchemaMigrator, migrate
 
 from . import db
@@ -57,8 +57,38 @@ def add_petition_chinese_text(migrator):
     )
 
 
+def add_witness_tables(migrator):
+    # The version-3 tables as they were then, declared here rather than taken
+    # from models.py, which describes whatever the latest schema is.
+    class Version3(Model):
+        class Meta:
+            database = migrator.database
+            legacy_table_names = False
+
+    class Cosignature(Version3):
+        petition = ForeignKeyField(Petition, on_delete="RESTRICT", index=False)
+        size = BigIntegerField()
+        witness = CharField(max_length=200)
+        line = TextField()
+        timestamp = BigIntegerField()
+
+        class Meta:
+            indexes = ((("petition", "size", "witness"), True),)
+
+    class WitnessReport(Version3):
+        petition = ForeignKeyField(Petition, on_delete="RESTRICT")
+        size = BigIntegerField()
+        witness = CharField(max_length=200)
+        status = IntegerField(null=True)
+        message = CharField(max_length=300)
+        at = DateTimeField()
+
+    migrator.database.create_tables([Cosignature, WitnessReport])
+
+
 STEPS: list[Step] = [
     Step(2, "petition.title_zh, body_zh, eligibility_zh (Traditional Chinese text)", add_petition_chinese_text),
+    Step(3, "cosignature and witness_report tables (witnessed checkpoints)", add_witness_tables),
 ]
 
 
