@@ -234,15 +234,18 @@ class Checkpoint:
         return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode('ascii')}\n"
 
     @classmethod
-    def parse(cls, text: str) -> Checkpoint:
+    def parse(cls, text: str, extensions: bool = False) -> Checkpoint:
         """Parse checkpoint note text; raises InvalidBundle.
 
-        Extension lines are refused: a Countersign log writes none, and the
-        spec advises against them (monitors cannot audit them).
+        Extension lines are refused unless ``extensions`` (a witness of other
+        logs accepts them, and signs them as part of the text): a Countersign
+        log writes none, and the spec advises against them.
         """
         lines = text.split("\n")
-        if len(lines) != 4 or lines[3] != "":
+        if lines[-1] != "" or len(lines) < 4 or (len(lines) != 4 and not extensions):
             raise InvalidBundle("a checkpoint is three lines: origin, tree size, root hash")
+        if any(line == "" for line in lines[3:-1]):
+            raise InvalidBundle("a checkpoint's extension lines are not empty")
         origin, size, root = lines[:3]
         if not _SIZE.fullmatch(size):
             raise InvalidBundle("a checkpoint's tree size is a decimal number without leading zeros")
@@ -327,3 +330,49 @@ def verify_cosignatures(text: str, signatures: list[NoteSignature], witnesses: l
         if witness is not None:
             confirmed[witness.name] = verify_cosignature(witness, text, signature)
     return confirmed
+
+
+# --- tlog-witness add-checkpoint requests -----------------------------------------
+
+MAX_PROOF_LINES = 63
+
+
+@dataclass(frozen=True)
+class AddCheckpoint:
+    """An add-checkpoint request body (c2sp.org/tlog-witness): old size, consistency proof, note."""
+
+    old_size: int
+    proof: list[bytes]
+    note: str
+
+    def body(self) -> bytes:
+        proof = "".join(base64.b64encode(h).decode("ascii") + "\n" for h in self.proof)
+        return f"old {self.old_size}\n{proof}\n{self.note}".encode()
+
+    @classmethod
+    def parse(cls, body: bytes) -> AddCheckpoint:
+        """Parse a request body; raises InvalidBundle (the witness answers 400)."""
+        if len(body) > MAX_NOTE_BYTES:
+            raise InvalidBundle(f"a request is at most {MAX_NOTE_BYTES} bytes")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidBundle("the request is not UTF-8") from None
+        head, blank, note = text.partition("\n\n")
+        if not blank:
+            raise InvalidBundle("the request has no blank line before its checkpoint")
+        lines = head.split("\n")
+        if not lines[0].startswith("old ") or not _SIZE.fullmatch(lines[0][4:]):
+            raise InvalidBundle('the request starts with "old <size>"')
+        if len(lines) - 1 > MAX_PROOF_LINES:
+            raise InvalidBundle(f"a consistency proof has at most {MAX_PROOF_LINES} lines")
+        proof = []
+        for line in lines[1:]:
+            try:
+                node = base64.b64decode(line, validate=True)
+            except binascii.Error:
+                raise InvalidBundle("a consistency proof line is not base64") from None
+            if len(node) != HASH_BYTES:
+                raise InvalidBundle(f"a consistency proof line is a {HASH_BYTES}-byte hash")
+            proof.append(node)
+        return cls(int(lines[0][4:]), proof, note)
