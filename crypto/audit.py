@@ -84,7 +84,6 @@ from __future__ import annotations
 import argparse
 import binascii
 import itertools
-import json
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -93,15 +92,15 @@ from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from typing import BinaryIO
 
+from crypto import fork
 from crypto.errors import CryptoError, Equivocation, InvalidBundle, InvalidProof, InvalidReceipt, InvalidSignature
 from crypto.leaves import SIGNATURE_RE, WITHDRAWAL_RE, SignatureLeaf, check_hex, parse_leaf, valid_day
-from crypto.merkle import EMPTY_ROOT, LEAF_PREFIX, NODE_PREFIX, leaf_hash, root_of_edge, verify_inclusion
+from crypto.merkle import EMPTY_ROOT, LEAF_PREFIX, NODE_PREFIX, leaf_hash, root_of, root_of_edge, verify_inclusion
 from crypto.receipts import parse_receipt, receipt_digest
 from crypto.treehead import TreeHead, format_minute, key_id, loads_strict, verify_head
 
 BUNDLE_FORMAT = "countersign-bundle/v1"
 PROOF_FORMAT = "countersign-receipt-proof/v1"
-FORK_FORMAT = "countersign-fork-proof/v1"
 # A head may be dated this far ahead of the auditor's clock (clocks differ a little).
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 PROGRESS_EVERY_LEAVES = 100_000
@@ -249,16 +248,9 @@ def _refuse_out_of_order(
 
 
 def fork_evidence(public_key: bytes, first: tuple[TreeHead, bytes], second: tuple[TreeHead, bytes]) -> str:
-    """Two signed heads that cannot both be true, as JSON anyone can re-check with the key."""
-    return json.dumps(
-        {
-            "format": FORK_FORMAT,
-            "public_key": public_key.hex(),
-            "heads": [{"head": h.to_dict(), "signature": s.hex()} for h, s in (first, second)],
-        },
-        sort_keys=True,
-        indent=1,
-    )
+    """Two signed heads that cannot both be true, as a fork proof (crypto.fork) anyone can re-check."""
+    statements = [{"head": h.to_dict(), "signature": s.hex()} for h, s in (first, second)]
+    return fork.dumps({"format": fork.FORK_FORMAT, "key": public_key.hex(), "statements": statements, "proof": []})
 
 
 def _first_pair(groups: Iterable[set[int]]) -> tuple[int, int]:
@@ -799,6 +791,51 @@ def _command_proof(args: argparse.Namespace) -> None:
     print("  only a full bundle shows it is still counted")
 
 
+def _read_view(path: str, key: str | None, pinned: bytes | None) -> tuple[fork.View, list[bytes] | None, str]:
+    """A checkpoint note (needs --vkey) or a bundle (verified whole; its leaves kept for proofs),
+    and the key a fork proof names: the vkey if given, else the bundle's public key in hex."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if not raw.lstrip().startswith(b"{"):
+        if key is None or "+" not in key:
+            raise CryptoError(f"{path} is a checkpoint: give the log's --vkey (from its /audit/key)")
+        return fork.checkpoint_view(raw.decode("utf-8", "replace"), fork.Verifier.from_vkey(key)), None, key
+    lines = raw.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    if key is not None and "+" in key:
+        pinned = fork.Verifier.from_vkey(key).public_key
+    report = verify_bundle(lines, None, pinned)
+    public_key = bytes.fromhex(loads_strict(lines[0])["public_key"])
+    latest = loads_strict(lines[report.heads])  # the last head line
+    leaves = lines[1 + report.heads :]
+    return fork.head_view(latest, public_key), leaves, key or public_key.hex()
+
+
+def _command_compare(args: argparse.Namespace) -> None:
+    pinned = _pinned(args)
+    a, a_leaves, key = _read_view(args.a, args.vkey, pinned)
+    b, b_leaves, _ = _read_view(args.b, args.vkey, pinned)
+    larger = a_leaves if a.size > b.size else b_leaves
+    subtree = None if larger is None else (lambda start, end: root_of(larger[start:end]))
+    proof = None
+    if args.proof:
+        with open(args.proof, "rb") as f:
+            proof = [bytes.fromhex(node) for node in loads_strict(f.read())["proof"]]
+    try:
+        fork.compare(a, b, subtree, proof)
+    except Equivocation as exc:
+        exc.evidence = fork.dumps(fork.fork_proof(key, a, b, exc.evidence))
+        raise
+    print(f"OK: consistent: the {a.label} of size {a.size} and the {b.label} of size {b.size} are one log")
+
+
+def _command_fork(args: argparse.Namespace) -> None:
+    with open(args.file, "rb") as f:
+        document = loads_strict(f.read())
+    print(f"OK: this fork proof holds. {fork.verify_fork_proof(document)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``signing-audit``: 0 verified, 1 a check failed, 2 usage error."""
     parser = argparse.ArgumentParser(prog="signing-audit", description="Verify a Countersign petition log offline.")
@@ -818,12 +855,24 @@ def main(argv: list[str] | None = None) -> int:
     proof.add_argument("file", help="the receipt proof JSON file")
     proof.add_argument("--key", help=key_help)
     proof.set_defaults(run=_command_proof)
+    compare = commands.add_parser(
+        "compare", help="compare two checkpoints or bundles from different places: consistent, or a fork proof"
+    )
+    compare.add_argument("a", help="a checkpoint (text) or a bundle (JSON Lines)")
+    compare.add_argument("b", help="another checkpoint or bundle of the same log")
+    compare.add_argument("--vkey", help="the log's verifier key (from /p/<slug>/audit/key), for checkpoints")
+    compare.add_argument("--key", help=key_help)
+    compare.add_argument("--proof", help="a consistency proof JSON (/audit/proof/consistency) for two checkpoints")
+    compare.set_defaults(run=_command_compare)
+    fork_check = commands.add_parser("fork", help="check a fork proof printed by compare or verify")
+    fork_check.add_argument("file", help="the fork proof JSON")
+    fork_check.set_defaults(run=_command_fork)
     args = parser.parse_args(argv)
     try:
         args.run(args)
     except Equivocation as exc:
         print(f"FAIL: {exc}")
-        print("fork proof (two statements signed by the log key that cannot both be true):")
+        print("fork proof (statements signed by the log key that cannot both be true; check: signing-audit fork):")
         print(exc.evidence)
         return 1
     except CryptoError as exc:

@@ -39,7 +39,7 @@ from crypto.normalise import (
 from crypto.receipts import new_receipt, parse_receipt, receipt_digest
 from crypto.tags import DEFAULT_ARGON2, Argon2Params, email_tag, person_tag
 
-from . import contacts, logstore
+from . import contacts, logstore, witnessing
 from .db import bulk_insert, database, log_lock, scrub_freed_space
 from .mail import MailError
 from .models import (
@@ -739,7 +739,9 @@ def publish(services, petition, force=False):
             _set_positions(column, by_id)
         root = logstore.append_leaves(petition.id, size, leaves)
         new_count = count + len(arrived) - len(departed)
-        return logstore.store_head(petition, size + len(leaves), root, new_count, services.keyring, now)
+        head = logstore.store_head(petition, size + len(leaves), root, new_count, services.keyring, now)
+    witnessing.after_publish(services, petition, head)
+    return head
 
 
 def _set_positions(column, by_id, chunk=500):

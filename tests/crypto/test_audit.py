@@ -25,6 +25,7 @@ from crypto.audit import (
     verify_receipt_proof,
 )
 from crypto.errors import Equivocation, InvalidBundle, InvalidProof, InvalidReceipt, InvalidSignature
+from crypto.fork import verify_fork_proof
 from crypto.leaves import signature_leaf, withdrawal_leaf
 from crypto.merkle import inclusion_proof, root_of
 from crypto.receipts import new_receipt, parse_receipt, receipt_digest
@@ -704,7 +705,13 @@ def test_fork_inside_one_bundle_is_named_and_its_proof_checks(capsys, tmp_path):
     out = capsys.readouterr().out
     evidence = json.loads(out[out.index("{") :])
     assert evidence["format"] == "countersign-fork-proof/v1"
-    assert {h["head"]["root"] for h in evidence["heads"]} == {head.root.hex(), twin.root.hex()}
+    assert {h["head"]["root"] for h in evidence["statements"]} == {head.root.hex(), twin.root.hex()}
+    expected = f"FORK: the log key {log.public.hex()[:16]} signed two different tree heads of size 5"
+    assert verify_fork_proof(evidence) == expected
+    proof = tmp_path / "fork.json"
+    proof.write_text(json.dumps(evidence))
+    assert main(["fork", str(proof)]) == 0
+    assert "FORK: the log key" in capsys.readouterr().out
     # The same head twice is no fork, only out of order.
     log.heads[-1] = log.heads[-2]
     expect(InvalidBundle, "head line 3 has size 5, not above the previous head's 5", log.lines())
