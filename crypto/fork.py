@@ -179,4 +179,3 @@ def _view(statement: object, key: str) -> View:
 
 def dumps(document: dict) -> str:
     return json.dumps(document, indent=1, ensure_ascii=False, sort_keys=True)
-
