@@ -96,6 +96,8 @@ from crypto import fork
 from crypto.errors import CryptoError, Equivocation, InvalidBundle, InvalidProof, InvalidReceipt, InvalidSignature
 from crypto.leaves import SIGNATURE_RE, WITHDRAWAL_RE, SignatureLeaf, check_hex, parse_leaf, valid_day
 from crypto.merkle import EMPTY_ROOT, LEAF_PREFIX, NODE_PREFIX, leaf_hash, root_of, root_of_edge, verify_inclusion
+from crypto.note import log_verifier
+from crypto.policy import Policy, check_checkpoint, parse_policy
 from crypto.receipts import parse_receipt, receipt_digest
 from crypto.treehead import TreeHead, format_minute, key_id, loads_strict, verify_head
 
@@ -108,6 +110,8 @@ PROGRESS_EVERY_LEAVES = 100_000
 _HEADER_KEYS = frozenset({"format", "key_id", "petition", "public_key"})
 _HEAD_LINE_KEYS = frozenset({"head", "signature"})
 _PROOF_KEYS = frozenset({"format", "petition", "public_key", "leaf", "index", "head", "signature", "proof"})
+# Since witnessing: the C2SP checkpoint of the same head, with its cosignatures.
+_PROOF_OPTIONAL_KEYS = frozenset({"checkpoint"})
 _LEAF_STARTS = (b'{"channel"', b'{"day"')  # every leaf line starts so; no head line can
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -646,7 +650,9 @@ def verify_receipt(
     )
 
 
-def verify_receipt_proof(document: dict, code: str | None = None, key: bytes | None = None) -> None:
+def verify_receipt_proof(
+    document: dict, code: str | None = None, key: bytes | None = None, policy: Policy | None = None
+) -> dict[str, int]:
     """Verify a receipt proof file (see the module docstring): the head's
     signature, then the inclusion of the leaf at ``index`` under that head.
 
@@ -654,11 +660,22 @@ def verify_receipt_proof(document: dict, code: str | None = None, key: bytes | N
     someone else's proof file does not pass as theirs. ``key``, the raw log
     public key the signer trusts (the file's own key is otherwise taken on
     trust; the file carries the key the signer's receipt page showed).
-    Returns None or raises InvalidBundle (malformed), InvalidReceipt (not this
-    receipt's leaf), InvalidSignature or InvalidProof.
+    ``checkpoint``, when the file has one, is the same head as a C2SP
+    checkpoint with witnesses' cosignatures: it must be signed by the same key
+    under its origin and match the head; ``policy`` (crypto.policy) then sets
+    which witnesses count and how many must have cosigned. Returns {witness:
+    cosignature time} for the policy's witnesses that cosigned, or raises
+    InvalidBundle (malformed), InvalidReceipt (not this receipt's leaf),
+    InvalidSignature (including a quorum not met) or InvalidProof.
     """
-    if not isinstance(document, dict) or set(document) != _PROOF_KEYS:
-        raise InvalidBundle(f"a receipt proof is a JSON object with exactly the keys {sorted(_PROOF_KEYS)}")
+    if (
+        not isinstance(document, dict)
+        or not _PROOF_KEYS <= set(document)
+        or not set(document) <= _PROOF_KEYS | _PROOF_OPTIONAL_KEYS
+    ):
+        raise InvalidBundle(
+            f"a receipt proof is a JSON object with the keys {sorted(_PROOF_KEYS)} (and optionally 'checkpoint')"
+        )
     if document["format"] != PROOF_FORMAT:
         raise InvalidBundle(f"receipt proof format is {document['format']!r}, want {PROOF_FORMAT!r}")
     public_key_hex = document["public_key"]
@@ -688,6 +705,36 @@ def verify_receipt_proof(document: dict, code: str | None = None, key: bytes | N
     check_pinned_key(public_key, key)
     verify_head(public_key, head, bytes.fromhex(signature_hex))
     verify_inclusion(leaf_hash(leaf), index, head.size, [bytes.fromhex(p) for p in proof_hex], head.root)
+    note = document.get("checkpoint")
+    if isinstance(note, str):
+        _petition_origin(note, head.petition)
+    return _check_proof_checkpoint(note, public_key, head, policy or Policy())
+
+
+def _petition_origin(note: str, petition: str) -> str:
+    origin = note.split("\n", 1)[0]
+    if not origin.endswith("/" + petition):
+        raise InvalidBundle(f"receipt proof checkpoint names log {origin!r}, not one for petition {petition!r}")
+    return origin
+
+
+def _check_proof_checkpoint(note: object, public_key: bytes, head: TreeHead, policy: Policy) -> dict[str, int]:
+    """The receipt proof's cosigned checkpoint: same key, same head, the policy's quorum."""
+    if note is None:
+        if policy.quorum:
+            raise InvalidSignature("this proof carries no cosigned checkpoint, and the policy asks for witnesses")
+        return {}
+    if not isinstance(note, str):
+        raise InvalidBundle("receipt proof checkpoint must be a string (a C2SP signed note)")
+    origin = note.split("\n", 1)[0]
+    try:
+        log = log_verifier(origin, public_key)
+    except ValueError:
+        raise InvalidBundle("receipt proof checkpoint has a malformed origin line") from None
+    checkpoint, confirmed = check_checkpoint(note, log, policy)
+    if (checkpoint.size, checkpoint.root) != (head.size, head.root):
+        raise InvalidBundle(f"receipt proof checkpoint is of size {checkpoint.size}, not the head's {head.size}")
+    return confirmed
 
 
 # --- command line ------------------------------------------------------------
@@ -776,10 +823,49 @@ def _command_receipt(args: argparse.Namespace) -> None:
     _key_note(args)
 
 
+def _policy(args: argparse.Namespace) -> Policy:
+    """The witness policy from --policy, or from --witness and --quorum."""
+    if args.policy:
+        with open(args.policy, encoding="utf-8") as f:
+            policy = parse_policy(f.read())
+        if args.witness or args.quorum is not None:
+            raise CryptoError("give either --policy or --witness/--quorum, not both")
+        return policy
+    witnesses = tuple(fork.Verifier.from_vkey(v) for v in args.witness)
+    return Policy(witnesses, len(witnesses) if args.quorum is None else args.quorum)
+
+
+def _add_policy_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--witness", action="append", default=[], help="a trusted witness's vkey (repeat)")
+    parser.add_argument("--quorum", type=int, help="how many of the witnesses must have cosigned [default: all]")
+    parser.add_argument("--policy", help="a policy file: log, witness and quorum lines (crypto/policy.py)")
+
+
+def _print_cosigners(confirmed: dict[str, int]) -> None:
+    for name, timestamp in sorted(confirmed.items(), key=lambda item: item[1]):
+        when = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        print(f"  cosigned by witness {name} at {when}")
+
+
+def _command_checkpoint(args: argparse.Namespace) -> None:
+    policy = _policy(args)
+    vkey = args.vkey or (policy.log.vkey if policy.log else None)
+    if vkey is None:
+        raise CryptoError("give the log's --vkey (from /p/<slug>/audit/key) or a policy with a log line")
+    with open(args.file, "rb") as f:
+        note = f.read().decode("utf-8", "replace")
+    checkpoint, confirmed = check_checkpoint(note, fork.Verifier.from_vkey(vkey), policy)
+    print(
+        f"OK: checkpoint of {checkpoint.origin} at size {checkpoint.size} signed by the log; "
+        f"{len(confirmed)} of {len(policy.witnesses)} policy witnesses cosigned (quorum {policy.quorum})"
+    )
+    _print_cosigners(confirmed)
+
+
 def _command_proof(args: argparse.Namespace) -> None:
     with open(args.file, "rb") as f:
         document = loads_strict(f.read())
-    verify_receipt_proof(document, args.code, _pinned(args))
+    confirmed = verify_receipt_proof(document, args.code, _pinned(args), _policy(args))
     head = document["head"]
     kid = key_id(bytes.fromhex(document["public_key"]))
     print(
@@ -787,6 +873,7 @@ def _command_proof(args: argparse.Namespace) -> None:
         f"{head['petition']} at size {head['size']} (count {head['count']}, time {head['time']}), "
         f"signed by log key {kid}"
     )
+    _print_cosigners(confirmed)
     _key_note(args)
     print("  only a full bundle shows it is still counted")
 
@@ -854,7 +941,13 @@ def main(argv: list[str] | None = None) -> int:
     proof.add_argument("code", help="your receipt code: the proof must be for your signature")
     proof.add_argument("file", help="the receipt proof JSON file")
     proof.add_argument("--key", help=key_help)
+    _add_policy_options(proof)
     proof.set_defaults(run=_command_proof)
+    checkpoint = commands.add_parser("checkpoint", help="verify a checkpoint and its witnesses' cosignatures")
+    checkpoint.add_argument("file", help="the checkpoint (C2SP signed note, from /p/<slug>/audit/checkpoint)")
+    checkpoint.add_argument("--vkey", help="the log's verifier key (from /p/<slug>/audit/key)")
+    _add_policy_options(checkpoint)
+    checkpoint.set_defaults(run=_command_checkpoint)
     compare = commands.add_parser(
         "compare", help="compare two checkpoints or bundles from different places: consistent, or a fork proof"
     )

@@ -39,7 +39,7 @@ from crypto.normalise import (
 from crypto.receipts import new_receipt, parse_receipt, receipt_digest
 from crypto.tags import DEFAULT_ARGON2, Argon2Params, email_tag, person_tag
 
-from . import contacts, logstore, witnessing
+from . import checkpoints, contacts, logstore, witnessing
 from .db import bulk_insert, database, log_lock, scrub_freed_space
 from .mail import MailError
 from .models import (
@@ -614,6 +614,8 @@ def receipt_proof_document(services, petition, status):
         "head": logstore.signed_head(status.head, petition.slug).to_dict(),
         "signature": bytes(status.head.signature).hex(),
         "proof": [node.hex() for node in status.proof],
+        # The same head as a C2SP checkpoint, with the witnesses' cosignatures so far.
+        "checkpoint": checkpoints.cosigned_checkpoint(services, petition, status.head),
     }
 
 

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import PUBLIC_URL, Signer, free_port
+from conftest import PUBLIC_URL, Signer, free_port, receipt_from
 
 from crypto import keys
 from crypto.audit import main as audit_main
@@ -115,14 +115,22 @@ def served(browser):
 def test_two_witnesses_cosign_then_one_is_down_then_a_fork_is_refused(
     browser, petition, witnesses, log_key, tmp_path, c2spcheck, capsys
 ):
-    for signer in signers(0, 2):
-        browser.sign_and_confirm("test", signer)
+    codes = [receipt_from(browser.sign_and_confirm("test", signer)) for signer in signers(0, 2)]
     note = served(browser)
-    vkey = browser.client.get("/p/test/audit/key").get_json()["vkey"]
+    key = browser.client.get("/p/test/audit/key").get_json()
+    vkey = key["vkey"]
     result = c2spcheck("open", vkey, *(w.vkey for w in witnesses), stdin=note)
     assert result.returncode == 0, result.stdout
     assert result.stdout.startswith(f"{ORIGIN}\n2\n")
     assert [line.split()[1] for line in result.stdout.splitlines()[3:]] == [w.name for w in witnesses]
+
+    # The signer's downloadable proof carries the cosigned checkpoint; an auditor's policy checks it.
+    document = browser.submit("/p/test/receipt", {"receipt": codes[0]}, action="/p/test/receipt/proof").get_data()
+    proof_file = tmp_path / "proof.json"
+    proof_file.write_bytes(document)
+    policy = ["--key", key["public_key"], *sum((["--witness", w.vkey] for w in witnesses), [])]
+    assert audit_main(["proof", *policy, "--quorum", "2", codes[0], str(proof_file)]) == 0
+    assert capsys.readouterr().out.count("cosigned by witness") == 2
 
     # One witness down: signing and publishing go on, the checkpoint carries one cosignature.
     witnesses[1].stop()
@@ -134,6 +142,12 @@ def test_two_witnesses_cosign_then_one_is_down_then_a_fork_is_refused(
     with db.database.connection_context():
         report = WitnessReport.get(WitnessReport.witness == witnesses[1].name)
     assert (report.size, report.status) == (3, None) and report.message.startswith("unreachable")
+    document = browser.submit("/p/test/receipt", {"receipt": codes[0]}, action="/p/test/receipt/proof").get_data()
+    proof_file.write_bytes(document)
+    assert audit_main(["proof", *policy, "--quorum", "2", codes[0], str(proof_file)]) == 1
+    assert "1 of the policy's 2 witnesses cosigned" in capsys.readouterr().out
+    assert audit_main(["proof", *policy, "--quorum", "1", codes[0], str(proof_file)]) == 0
+    capsys.readouterr()
 
     # Back up: it catches up from the size it last cosigned (2) to the next batch.
     witnesses[1].start()
