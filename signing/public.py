@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 
 from crypto.errors import InvalidIdentity, InvalidReceipt
 
-from . import ledger, pagecache
+from . import ledger, pagecache, witnessing
 from .errors import render_error
 from .forms import ConfirmForm, ReceiptForm, SignForm, WithdrawForm
 from .mail import MailError
@@ -79,6 +79,7 @@ def petition(slug):
         count=ledger.current_count(petition),
         names=names,
         next_before=names[-1].id if len(names) == limit else None,
+        witnessed=witnessing.summary(services(), petition),
     )
     # No form and no cookie here, so a read storm can be served from caches.
     return cacheable(make_response(page), 10, 60)

@@ -5,7 +5,7 @@ import io
 
 from flask import Blueprint, abort, current_app, make_response, render_template
 
-from . import ledger
+from . import ledger, witnessing
 from .totals import totals as compute_totals
 from .web import cacheable, petition_or_404, services
 
@@ -57,4 +57,5 @@ def certificate(slug):
         figures = ledger.certificate(services(), petition)
     except ledger.PetitionNotClosed:
         abort(404)
-    return published(render_template("results/certificate.html", certificate=figures))
+    witnessed = witnessing.summary(services(), petition)
+    return published(render_template("results/certificate.html", certificate=figures, witnessed=witnessed))

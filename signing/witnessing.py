@@ -197,3 +197,23 @@ def confirmations(services, petition_id, size):
     names = {w.name: w.display_name for w in services.witnesses}
     rows = checkpoints.cosignatures(petition_id, size)
     return sorted(((names[r.witness], r.timestamp) for r in rows if r.witness in names), key=lambda x: x[1])
+
+
+@dataclass(frozen=True)
+class Witnessed:
+    """What the petition page and certificate say about the latest count's witnesses."""
+
+    configured: int  # witnesses the instance asks
+    size: int  # the latest head's size
+    confirmed: list  # [(display name, datetime UTC)], oldest first
+
+
+def summary(services, petition):
+    """The latest head's cosignatures from configured witnesses; None when none are configured."""
+    if not services.witnesses:
+        return None
+    head = logstore.latest_head(petition.id)
+    size = 0 if head is None else head.size
+    confirmed = [] if head is None else confirmations(services, petition.id, size)
+    when = [(name, datetime.fromtimestamp(timestamp, UTC)) for name, timestamp in confirmed]
+    return Witnessed(len(services.witnesses), size, when)

@@ -51,3 +51,7 @@ def test_every_head_has_a_checkpoint_consistent_by_go_tlog(browser, petition, c2
     merkle.verify_consistency(2, 5, old.root, new.root, [bytes.fromhex(p) for p in proof])
     assert browser.client.get("/p/test/audit/checkpoint/4000").status_code == 404
     assert browser.client.get("/p/nope/audit/checkpoint").status_code == 404
+
+
+def test_no_witness_section_without_witnesses(browser, petition):
+    assert "Independent witnesses" not in browser.client.get("/p/test").get_data(as_text=True)

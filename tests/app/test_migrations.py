@@ -129,3 +129,19 @@ def test_refuses_gaps_in_step_numbers(empty_database):
 def test_check_version_on_empty_database_says_run_init(empty_database):
     with pytest.raises(migrations.SchemaVersionError, match="signing init"):
         migrations.check_version()
+
+
+def test_version_2_database_gets_the_witness_tables(empty_database):
+    """Step 3 adds the cosignature and witness_report tables, and nothing else changes."""
+    from signing.models import Cosignature, WitnessReport
+
+    with db.database.connection_context():
+        db.database.create_tables([m for m in ALL_MODELS if m not in (Cosignature, WitnessReport)])
+        SchemaVersion.create(version=2)
+    assert migrations.migrate_to_latest() == [3]
+    assert {"petition_id", "size", "witness", "line", "timestamp"} <= columns("cosignature")
+    assert {"petition_id", "size", "witness", "status", "message", "at"} <= columns("witness_report")
+    with db.database.connection_context():
+        indexes = {index.name: index for index in db.database.get_indexes("cosignature")}
+    assert any(index.unique and index.columns == ["petition_id", "size", "witness"] for index in indexes.values())
+    assert migrations.migrate_to_latest() == []

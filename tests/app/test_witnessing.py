@@ -18,11 +18,12 @@ from crypto import keys
 from crypto.audit import main as audit_main
 from crypto.merkle import root_of
 from crypto.note import AddCheckpoint, Checkpoint, log_verifier, public_bytes, sign_checkpoint
-from signing import db, keyring, witnessing
+from signing import db, keyring, ledger, witnessing
 from signing.models import WitnessReport
 
 PROJECT = Path(__file__).resolve().parents[2]
 ORIGIN = PUBLIC_URL.split("://", 1)[1] + "/test"
+ZH = {"Accept-Language": "zh-HK,zh;q=0.9"}
 
 
 def signers(start, count):
@@ -148,12 +149,20 @@ def test_two_witnesses_cosign_then_one_is_down_then_a_fork_is_refused(
     assert "1 of the policy's 2 witnesses cosigned" in capsys.readouterr().out
     assert audit_main(["proof", *policy, "--quorum", "1", codes[0], str(proof_file)]) == 0
     capsys.readouterr()
+    page = browser.client.get("/p/test").get_data(as_text=True)
+    assert "1 of 2 independent witnesses has confirmed the latest count." in page
+    assert "Witness number 1, at " in page and "Witness number 2" not in page
 
     # Back up: it catches up from the size it last cosigned (2) to the next batch.
     witnesses[1].start()
     browser.sign_and_confirm("test", signers(3, 1)[0])
     result = c2spcheck("open", vkey, *(w.vkey for w in witnesses), stdin=served(browser))
     assert len(result.stdout.splitlines()[3:]) == 2, result.stdout
+    page = browser.client.get("/p/test").get_data(as_text=True)
+    assert "2 of 2 independent witnesses have confirmed the latest count." in page
+    assert "Witness number 1, at " in page and "Witness number 2, at " in page
+    page = browser.client.get("/p/test", headers=ZH).get_data(as_text=True)
+    assert "2 位獨立見證人之中，已有 2 位確認最新的聯署數目。" in page and "Witness number 2，於 " in page
 
     # The operator signs a forked checkpoint of the same size and shows it to witness 1.
     latest = served(browser)
@@ -179,3 +188,16 @@ def test_two_witnesses_cosign_then_one_is_down_then_a_fork_is_refused(
         [sys.executable, "-m", "crypto.audit", "fork", str(proof)], cwd=PROJECT, capture_output=True, text=True
     )
     assert checked.returncode == 0 and "FORK:" in checked.stdout, checked.stdout + checked.stderr
+
+
+def test_certificate_names_the_witnesses_in_both_languages(browser, petition, services, witnesses):
+    browser.sign_and_confirm("test", signers(0, 1)[0])
+    witnessing.settle()
+    with db.database.connection_context():
+        ledger.close_petition(services, petition)
+    for headers, expected in (
+        ({}, "2 of 2 independent witnesses have confirmed the latest count."),
+        (ZH, "2 位獨立見證人之中，已有 2 位確認最新的聯署數目。"),
+    ):
+        page = browser.client.get("/p/test/certificate", headers=headers).get_data(as_text=True)
+        assert expected in page, page
