@@ -418,3 +418,20 @@ def witness_serve(state, name, logs, host, port):
     instance = _witness(state, name, logs)
     click.echo(f"witness {vkey(name, instance.key)} on http://{host}:{port}/add-checkpoint", err=True)
     run_simple(host, port, create_witness_app(instance), request_handler=QuietRequestHandler, threaded=True)
+
+
+@witness.command("reports")
+def witness_reports():
+    """List the latest refusals and failures of this instance's witnesses (newest first)."""
+    from . import witnessing
+
+    with app_context():
+        reports = witnessing.recent_reports(100)
+        for report in reports:
+            status = "unreachable" if report.status is None else report.status
+            click.echo(
+                f"{report.at:%Y-%m-%d %H:%M} {report.witness} /p/{report.petition.slug} size {report.size} "
+                f"{status}: {report.message}"
+            )
+    if not reports:
+        click.echo("no witness has refused or failed")

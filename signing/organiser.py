@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 
 from crypto.errors import InvalidIdentity
 
-from . import accounts, ledger, twofactor
+from . import accounts, ledger, twofactor, witnessing
 from .errors import render_error
 from .models import Organiser, Petition
 from .organiser_forms import (
@@ -124,7 +124,9 @@ def logout():
 @login_required
 def dashboard():
     petitions = [(p, ledger.current_count(p)) for p in accounts.petitions_for(g.organiser)]
-    return render_template("organiser/dashboard.html", petitions=petitions, action=ActionForm())
+    # Witnesses that refused or could not be reached: the operator must see them.
+    reports = witnessing.recent_reports() if g.organiser.is_operator else []
+    return render_template("organiser/dashboard.html", petitions=petitions, action=ActionForm(), reports=reports)
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -217,3 +217,8 @@ def summary(services, petition):
     confirmed = [] if head is None else confirmations(services, petition.id, size)
     when = [(name, datetime.fromtimestamp(timestamp, UTC)) for name, timestamp in confirmed]
     return Witnessed(len(services.witnesses), size, when)
+
+
+def recent_reports(limit=20):
+    """The latest refusals and failures, newest first, with their petition's slug: for the operator."""
+    return list(WitnessReport.select().order_by(WitnessReport.id.desc()).limit(limit))
