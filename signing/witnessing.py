@@ -14,6 +14,7 @@ a backup, or missed batches while down) is answered once more, with a proof
 from that size, if the log has a head there.
 """
 
+import atexit
 import logging
 import threading
 import urllib.error
@@ -65,11 +66,16 @@ def after_publish(services, petition, head):
 
 
 def settle(timeout=30):
-    """Wait for the background sends to finish (for tests and the CLI)."""
+    """Wait for the background sends to finish (for tests, and at exit)."""
     with _threads_lock:
         pending = list(_threads)
     for thread in pending:
         thread.join(timeout)
+
+
+# A command (`signing publish`, `petition close`, an import) exits right after
+# publishing: let its witnesses answer first.
+atexit.register(settle)
 
 
 def last_cosigned(petition_id, witness_name):
