@@ -14,6 +14,7 @@ from crypto.merkle import consistency_proof, root_of
 from crypto.note import (
     ALG_COSIGNATURE_V1,
     ALG_ED25519,
+    AddCheckpoint,
     Checkpoint,
     Verifier,
     cosign,
@@ -73,6 +74,14 @@ def test_c2sp_cosignature_example_carries_its_timestamp():
     assert len(witness.signature) == 8 + 64
     assert int.from_bytes(witness.signature[:8], "big") == example["timestamp"]
     assert note.cosigned_message(text, example["timestamp"]).decode() == example["signed_message"]
+
+
+def test_c2sp_add_checkpoint_example_parses_and_round_trips():
+    example = VECTORS["c2sp_add_checkpoint_request"]
+    request = AddCheckpoint.parse(example["body"].encode())
+    assert (request.old_size, len(request.proof)) == (example["old_size"], example["proof_lines"])
+    assert Checkpoint.parse(split_note(request.note)[0]).size == VECTORS["c2sp_checkpoint_example"]["size"]
+    assert request.body() == example["body"].encode()
 
 
 # --- our checkpoints, checked by Go -------------------------------------------------
