@@ -30,8 +30,12 @@ parsed as JSON, duplicate keys refused); leaf lines must be byte-exact.
 
 What ``verify_bundle`` checks, in one streaming pass:
 - the header is well formed and its key_id matches its public key;
-- every head is well formed, for this petition, signed by that key, and
-  larger than the one before; the last covers exactly the leaves given;
+- the key is the one the auditor pinned (``--key``), when one is given;
+- every head is well formed, for this petition, signed by that key, larger
+  than the one before, dated no earlier than it and not in the future (beyond
+  MAX_CLOCK_SKEW); the last covers exactly the leaves given; two signed heads
+  of one size with different roots are a fork (Equivocation, with both heads
+  as evidence);
 - every leaf is canonical, and every signature leaf publishes exactly the tag
   it is deduplicated by: an online one with an email tag has a null person tag
   (crypto.leaves explains why), a paper one or an online one without an email
@@ -39,8 +43,15 @@ What ``verify_bundle`` checks, in one streaming pass:
 - the root of every head is recomputed from the leaves
   with one Frontier, so every head commits to a prefix of the same log (which is
   what consistency between heads means);
+- an online signature leaf carries a receipt digest and a paper one none; no
+  two leaves carry the same receipt digest; no leaf is dated after the head
+  that publishes it;
 - a withdrawal withdraws an earlier, still-active signature leaf, and
-  "superseded" ones withdraw paper signatures only;
+  "superseded" ones withdraw paper signatures only, at most as many in a batch
+  as the batch adds online signatures (the server supersedes a paper
+  signature only as it counts the same person online; if that online
+  signature is withdrawn before its batch, the paper one is withdrawn as the
+  signer's, see signing.ledger.withdraw);
 - at every head: its count is signature leaves minus withdrawal leaves, no two
   active signatures share an email tag, and no two active signatures share a
   published person tag, i.e. paper vs paper, paper vs online without email,
@@ -63,6 +74,9 @@ receipt page), one JSON object::
 
 It shows that the signature leaf was in the log at that head; only the full
 bundle shows it is still counted and that the log was never rewritten.
+``signing-audit proof CODE FILE`` also checks that the leaf carries CODE's
+digest (so another signer's file does not pass as yours); ``--key`` pins the
+log key, which the file carries as the signer's receipt page showed it.
 """
 
 from __future__ import annotations
@@ -74,22 +88,30 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from typing import BinaryIO
 
-from crypto.errors import CryptoError, InvalidBundle, InvalidProof, InvalidReceipt
+from crypto import fork
+from crypto.errors import CryptoError, Equivocation, InvalidBundle, InvalidProof, InvalidReceipt, InvalidSignature
 from crypto.leaves import SIGNATURE_RE, WITHDRAWAL_RE, SignatureLeaf, check_hex, parse_leaf, valid_day
-from crypto.merkle import EMPTY_ROOT, LEAF_PREFIX, NODE_PREFIX, leaf_hash, root_of_edge, verify_inclusion
+from crypto.merkle import EMPTY_ROOT, LEAF_PREFIX, NODE_PREFIX, leaf_hash, root_of, root_of_edge, verify_inclusion
+from crypto.note import log_verifier
+from crypto.policy import Policy, check_checkpoint, parse_policy
 from crypto.receipts import parse_receipt, receipt_digest
-from crypto.treehead import TreeHead, key_id, loads_strict, verify_head
+from crypto.treehead import TreeHead, format_minute, key_id, loads_strict, verify_head
 
 BUNDLE_FORMAT = "countersign-bundle/v1"
 PROOF_FORMAT = "countersign-receipt-proof/v1"
+# A head may be dated this far ahead of the auditor's clock (clocks differ a little).
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 PROGRESS_EVERY_LEAVES = 100_000
 
 _HEADER_KEYS = frozenset({"format", "key_id", "petition", "public_key"})
 _HEAD_LINE_KEYS = frozenset({"head", "signature"})
 _PROOF_KEYS = frozenset({"format", "petition", "public_key", "leaf", "index", "head", "signature", "proof"})
+# Since witnessing: the C2SP checkpoint of the same head, with its cosignatures.
+_PROOF_OPTIONAL_KEYS = frozenset({"checkpoint"})
 _LEAF_STARTS = (b'{"channel"', b'{"day"')  # every leaf line starts so; no head line can
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -178,25 +200,61 @@ def _parse_head_line(line: bytes, number: int, petition: str) -> tuple[TreeHead,
     return head, bytes.fromhex(data["signature"])
 
 
-def _read_heads(it: Iterator[bytes], petition: str, public_key: bytes) -> tuple[list[TreeHead], bytes | None]:
-    """Read and verify the head lines; return them and the first leaf line (or None)."""
+def _read_heads(
+    it: Iterator[bytes], petition: str, public_key: bytes, now: datetime
+) -> tuple[list[TreeHead], bytes | None]:
+    """Read and verify the head lines; return them and the first leaf line (or None).
+
+    Each head is signed by the bundle's key, larger than the one before, dated
+    no earlier than it and no later than ``now`` (plus MAX_CLOCK_SKEW). Two
+    signed heads of one size with different roots are a fork (Equivocation).
+    """
     heads: list[TreeHead] = []
+    signatures: list[bytes] = []
     first_leaf = None
+    latest_allowed = format_minute(now + MAX_CLOCK_SKEW)
     for line in it:
         line = _strip(line)
         if line.startswith(_LEAF_STARTS):
             first_leaf = line
             break
         head, signature = _parse_head_line(line, len(heads) + 1, petition)
-        if heads and head.size <= heads[-1].size:
-            raise InvalidBundle(
-                f"head line {len(heads) + 1} has size {head.size}, not above the previous head's {heads[-1].size}"
-            )
         verify_head(public_key, head, signature)
+        if heads and head.size <= heads[-1].size:
+            _refuse_out_of_order(heads, signatures, head, signature, public_key)
+        # TIME_FORMAT strings compare as the times they stand for.
+        if heads and head.time < heads[-1].time:
+            raise InvalidBundle(
+                f"head at size {head.size} is dated {head.time}, before the previous head's {heads[-1].time}"
+            )
+        if head.time > latest_allowed:
+            raise InvalidBundle(f"head at size {head.size} is dated {head.time}, in the future")
         heads.append(head)
+        signatures.append(signature)
     if not heads:
         raise InvalidBundle("bundle has no signed tree head")
     return heads, first_leaf
+
+
+def _refuse_out_of_order(
+    heads: list[TreeHead], signatures: list[bytes], head: TreeHead, signature: bytes, public_key: bytes
+) -> None:
+    """Refuse a validly signed head not above the previous one; name a fork as one."""
+    for earlier, earlier_signature in zip(heads, signatures, strict=True):
+        if earlier.size == head.size and earlier.root != head.root:
+            raise Equivocation(
+                f"fork: the log key {key_id(public_key)} signed two different heads of size {head.size}",
+                fork_evidence(public_key, (earlier, earlier_signature), (head, signature)),
+            )
+    raise InvalidBundle(
+        f"head line {len(heads) + 1} has size {head.size}, not above the previous head's {heads[-1].size}"
+    )
+
+
+def fork_evidence(public_key: bytes, first: tuple[TreeHead, bytes], second: tuple[TreeHead, bytes]) -> str:
+    """Two signed heads that cannot both be true, as a fork proof (crypto.fork) anyone can re-check."""
+    statements = [{"head": h.to_dict(), "signature": s.hex()} for h, s in (first, second)]
+    return fork.dumps({"format": fork.FORK_FORMAT, "key": public_key.hex(), "statements": statements, "proof": []})
 
 
 def _first_pair(groups: Iterable[set[int]]) -> tuple[int, int]:
@@ -272,6 +330,8 @@ def _scan(
     lines: Iterable[bytes],
     progress: Callable[[int], None] | None,
     receipt: bytes | None = None,
+    pinned_key: bytes | None = None,
+    now: datetime | None = None,
 ) -> tuple[BundleReport, list[TreeHead], int | None, tuple[int, str] | None]:
     """Verify a bundle; also find the signature leaf whose receipt digest is ``receipt``.
 
@@ -286,7 +346,8 @@ def _scan(
     """
     it = iter(lines)
     petition, public_key, kid = _parse_header(next(it, None))
-    heads, first_leaf = _read_heads(it, petition, public_key)
+    check_pinned_key(public_key, pinned_key)
+    heads, first_leaf = _read_heads(it, petition, public_key, datetime.now(UTC) if now is None else now)
     leaves = it if first_leaf is None else itertools.chain((first_leaf,), it)
 
     sig_match = SIGNATURE_RE.fullmatch
@@ -297,16 +358,24 @@ def _scan(
     edge_pop = edge.pop
     edge_append = edge.append
     kinds = bytearray()
-    persons: list[bytes | None] = []
-    emails: list[bytes | None] = []
+    kinds_append = kinds.append
+    # The one tag each signature leaf publishes (its kind says which); None for withdrawals.
+    tags: list[bytes | None] = []
+    tags_append = tags.append
+    last_day = b""
     withdrawn_by: dict[int, tuple[int, str]] = {}
     email_first: dict[bytes, int] = {}
     email_more: dict[bytes, set[int]] = {}
     person_first: dict[bytes, int] = {}
     person_more: dict[bytes, set[int]] = {}
     active_online = active_paper = withdrawals = 0
-    target = b"-" if receipt is None else receipt  # b"-" is never a 32-byte digest
-    found: int | None = None
+    # For the rule on "superseded" withdrawals (see _check_batch): online
+    # signature leaves ever appended are active_online + withdrawn_online.
+    withdrawn_online = superseded = 0
+    online_before = superseded_before = 0
+    latest_day = b""  # the latest day on any leaf so far (days compare as bytes)
+    receipts: list[bytes] = []
+    receipts_append = receipts.append
 
     head_iter = iter(heads)
     head = next(head_iter)
@@ -336,20 +405,29 @@ def _scan(
                 else:
                     raise InvalidBundle(_both_tags(index, channel))
                 if receipt_hex is not None:
-                    receipt_hex = unhex(receipt_hex)
+                    receipts_append(unhex(receipt_hex))
             except binascii.Error:
                 raise InvalidBundle(f"leaf {index} has a tag that is not hex") from None
             if not line.islower():
                 raise InvalidBundle(f"leaf {index} is not canonical: upper-case hex")
-            if day not in days_ok:
+            # Consecutive leaves mostly share a day: compare before looking it up.
+            if day != last_day and day not in days_ok:
                 if not valid_day(day):
                     raise InvalidBundle(f"leaf {index} has an impossible day")
                 days_ok.add(day)
+                if day > latest_day:
+                    latest_day = day
+            last_day = day
+            # Online signatures carry the signer's receipt digest; paper ones have none.
             if email is None:
                 if channel == b"paper":
+                    if receipt_hex is not None:
+                        raise InvalidBundle(f"leaf {index} is a paper signature with a receipt (paper has none)")
                     kind = _PAPER
                     active_paper += 1
                 else:
+                    if receipt_hex is None:
+                        raise InvalidBundle(_no_receipt(index))
                     kind = _ONLINE_NO_EMAIL
                     active_online += 1
                 if person_first.setdefault(person, index) != index:
@@ -357,17 +435,14 @@ def _scan(
             else:
                 if channel == b"paper":
                     raise InvalidBundle(f"leaf {index} is a paper signature with an email tag")
+                if receipt_hex is None:
+                    raise InvalidBundle(_no_receipt(index))
                 kind = _ONLINE
                 active_online += 1
                 if email_first.setdefault(email, index) != index:
                     _share(email_first, email_more, email, index)
-            kinds.append(kind)
-            persons.append(person)
-            emails.append(email)
-            if receipt_hex == target:
-                if found is not None:
-                    raise InvalidBundle(f"leaves {found} and {index} carry the same receipt")
-                found = index
+            kinds_append(kind)
+            tags_append(person if email is None else email)
         else:
             m = wd_match(line)
             if m is None:
@@ -377,24 +452,27 @@ def _scan(
             day, of_digits, reason = m.groups()
             if not valid_day(day):
                 raise InvalidBundle(f"leaf {index} has an impossible day")
+            if day > latest_day:
+                latest_day = day
             of = int(of_digits)
             _check_withdrawal(index, of, reason, kinds, withdrawn_by)
             kind = kinds[of]
+            if reason == b"superseded":
+                superseded += 1
             kinds[of] = kind | _WITHDRAWN
             withdrawn_by[of] = (index, reason.decode("ascii"))
             if kind == _PAPER:
                 active_paper -= 1
             else:
                 active_online -= 1
-            email = emails[of]
-            if email is not None:
-                _drop(email_first, email_more, email, of)
+                withdrawn_online += 1
+            if kind == _ONLINE:
+                _drop(email_first, email_more, tags[of], of)
             else:
-                _drop(person_first, person_more, persons[of], of)
+                _drop(person_first, person_more, tags[of], of)
             withdrawals += 1
-            kinds.append(_WITHDRAWAL)
-            persons.append(None)
-            emails.append(None)
+            kinds_append(_WITHDRAWAL)
+            tags_append(None)
         # Frontier.push, inlined: leaf hash, then merge one complete subtree
         # per trailing 1 bit of the index.
         node = sha256(LEAF_PREFIX + line).digest()
@@ -411,6 +489,9 @@ def _scan(
             if head is not None and index == head.size:
                 count = active_online + active_paper
                 _check_head(head, prev_size, root_of_edge(edge), count, kinds, email_more, person_more)
+                online_now = active_online + withdrawn_online
+                _check_batch(head, prev_size, latest_day, online_now - online_before, superseded - superseded_before)
+                online_before, superseded_before = online_now, superseded
                 prev_size = index
                 head = next(head_iter, None)
             next_stop = _next_stop(head, next_progress)
@@ -418,6 +499,10 @@ def _scan(
     last = heads[-1]
     if index != last.size:
         raise InvalidBundle(f"bundle has {index} leaves, but the last head has size {last.size}")
+    # Checked once at the end: building one set in C is cheaper than a lookup per leaf.
+    if len(set(receipts)) != len(receipts):
+        _refuse_reused_receipt(receipts, kinds)
+    found = None if receipt is None else _receipt_leaf(receipts, kinds, receipt)
     report = BundleReport(
         petition=petition,
         key_id=kid,
@@ -430,6 +515,70 @@ def _scan(
         latest=last,
     )
     return report, heads, found, withdrawn_by.get(found)
+
+
+def _no_receipt(index: int) -> str:
+    return f"leaf {index} is an online signature without a receipt (every online signer is given one)"
+
+
+# kinds -> 1 for online signature leaves (withdrawn or not), 0 for the rest:
+# the i-th receipt digest belongs to the i-th online signature leaf.
+_ONLINE_MASK = bytes(1 if k & 3 in (_ONLINE, _ONLINE_NO_EMAIL) else 0 for k in range(256))
+
+
+def _online_leaves(kinds: bytearray) -> Iterator[int]:
+    """Indexes of the online signature leaves, in order (in C: translate, compress)."""
+    return itertools.compress(itertools.count(), kinds.translate(_ONLINE_MASK))
+
+
+def _receipt_leaf(receipts: list[bytes], kinds: bytearray, digest: bytes) -> int | None:
+    """The signature leaf carrying ``digest`` (receipts are unique by now), or None."""
+    try:
+        position = receipts.index(digest)
+    except ValueError:
+        return None
+    return next(itertools.islice(_online_leaves(kinds), position, None))
+
+
+def _refuse_reused_receipt(receipts: list[bytes], kinds: bytearray) -> None:
+    """Name the first two signature leaves that carry the same receipt digest (rare path)."""
+    seen: dict[bytes, int] = {}
+    for index, digest in zip(_online_leaves(kinds), receipts, strict=True):
+        if digest in seen:
+            raise InvalidBundle(f"leaves {seen[digest]} and {index} carry the same receipt")
+        seen[digest] = index
+
+
+def _check_batch(head: TreeHead, prev_size: int | None, latest_day: bytes, online: int, superseded: int) -> None:
+    """Rules on the batch of leaves a head adds (after its last leaf).
+
+    - No leaf is dated after the head that publishes it.
+    - Every "superseded" withdrawal is matched by a distinct online signature
+      leaf in the same batch: the server withdraws a paper signature as
+      superseded only as it counts the same person's online signature, and
+      both enter the log in the next batch. (An online leaf with an email tag
+      publishes no person tag, so the pairing itself cannot be shown; the
+      number can.)
+    """
+    if latest_day > head.time[:10].encode("ascii"):
+        raise InvalidBundle(
+            f"a leaf up to size {head.size} is dated {latest_day.decode('ascii')}, after its head ({head.time})"
+        )
+    if superseded > online:
+        first = 0 if prev_size is None else prev_size
+        raise InvalidBundle(
+            f"leaves {first}..{head.size - 1} withdraw {superseded} paper signatures as superseded, "
+            f"but add only {online} online signatures to supersede them"
+        )
+
+
+def check_pinned_key(public_key: bytes, pinned_key: bytes | None) -> None:
+    """Refuse a file signed with a key other than the one the auditor pinned."""
+    if pinned_key is not None and public_key != pinned_key:
+        raise InvalidSignature(
+            f"signed by log key {key_id(public_key)}, not the pinned key {key_id(pinned_key)}: "
+            "this is not the log you meant to check"
+        )
 
 
 def _next_stop(head: TreeHead | None, next_progress: int) -> int:
@@ -453,18 +602,32 @@ def _check_withdrawal(
         raise InvalidBundle(f"leaf {index} withdraws leaf {of} as superseded, but only paper signatures are superseded")
 
 
-def verify_bundle(lines: Iterable[bytes], progress: Callable[[int], None] | None = None) -> BundleReport:
+def verify_bundle(
+    lines: Iterable[bytes],
+    progress: Callable[[int], None] | None = None,
+    key: bytes | None = None,
+    now: datetime | None = None,
+) -> BundleReport:
     """Verify a whole bundle (see the module docstring) and return its figures.
 
     ``lines`` yields the bundle's lines as bytes, with or without their "\\n".
     ``progress(leaves_done)`` is called every PROGRESS_EVERY_LEAVES leaves.
-    Raises InvalidBundle, InvalidSignature or InvalidProof naming the leaf
-    index or head size at fault.
+    ``key``, the raw log public key the auditor trusts: a bundle under any
+    other key is refused (without it, the bundle's own key is taken on trust).
+    ``now`` (default: the clock) is what heads may not be dated after.
+    Raises InvalidBundle (Equivocation for a fork), InvalidSignature or
+    InvalidProof naming the leaf index or head size at fault.
     """
-    return _scan(lines, progress)[0]
+    return _scan(lines, progress, pinned_key=key, now=now)[0]
 
 
-def verify_receipt(code: str, lines: Iterable[bytes], progress: Callable[[int], None] | None = None) -> ReceiptReport:
+def verify_receipt(
+    code: str,
+    lines: Iterable[bytes],
+    progress: Callable[[int], None] | None = None,
+    key: bytes | None = None,
+    now: datetime | None = None,
+) -> ReceiptReport:
     """Verify the bundle and find the signature leaf carrying ``code``'s digest.
 
     Raises InvalidReceipt for a malformed code, ReceiptNotFound when no leaf
@@ -472,7 +635,7 @@ def verify_receipt(code: str, lines: Iterable[bytes], progress: Callable[[int], 
     verify_bundle raises.
     """
     target = receipt_digest(parse_receipt(code))
-    report, heads, index, withdrawal = _scan(lines, progress, target)
+    report, heads, index, withdrawal = _scan(lines, progress, target, key, now)
     if index is None:
         raise ReceiptNotFound(
             "no signature in this bundle carries that receipt; a new signature appears with the next published batch"
@@ -487,14 +650,32 @@ def verify_receipt(code: str, lines: Iterable[bytes], progress: Callable[[int], 
     )
 
 
-def verify_receipt_proof(document: dict) -> None:
+def verify_receipt_proof(
+    document: dict, code: str | None = None, key: bytes | None = None, policy: Policy | None = None
+) -> dict[str, int]:
     """Verify a receipt proof file (see the module docstring): the head's
     signature, then the inclusion of the leaf at ``index`` under that head.
 
-    Returns None or raises InvalidBundle (malformed), InvalidSignature or InvalidProof.
+    ``code``, the signer's receipt code: the leaf must carry its digest, so
+    someone else's proof file does not pass as theirs. ``key``, the raw log
+    public key the signer trusts (the file's own key is otherwise taken on
+    trust; the file carries the key the signer's receipt page showed).
+    ``checkpoint``, when the file has one, is the same head as a C2SP
+    checkpoint with witnesses' cosignatures: it must be signed by the same key
+    under its origin and match the head; ``policy`` (crypto.policy) then sets
+    which witnesses count and how many must have cosigned. Returns {witness:
+    cosignature time} for the policy's witnesses that cosigned, or raises
+    InvalidBundle (malformed), InvalidReceipt (not this receipt's leaf),
+    InvalidSignature (including a quorum not met) or InvalidProof.
     """
-    if not isinstance(document, dict) or set(document) != _PROOF_KEYS:
-        raise InvalidBundle(f"a receipt proof is a JSON object with exactly the keys {sorted(_PROOF_KEYS)}")
+    if (
+        not isinstance(document, dict)
+        or not _PROOF_KEYS <= set(document)
+        or not set(document) <= _PROOF_KEYS | _PROOF_OPTIONAL_KEYS
+    ):
+        raise InvalidBundle(
+            f"a receipt proof is a JSON object with the keys {sorted(_PROOF_KEYS)} (and optionally 'checkpoint')"
+        )
     if document["format"] != PROOF_FORMAT:
         raise InvalidBundle(f"receipt proof format is {document['format']!r}, want {PROOF_FORMAT!r}")
     public_key_hex = document["public_key"]
@@ -512,13 +693,48 @@ def verify_receipt_proof(document: dict) -> None:
     if not isinstance(document["leaf"], str):
         raise InvalidBundle("receipt proof leaf must be a string")
     leaf = document["leaf"].encode("utf-8")
-    if not isinstance(parse_leaf(leaf), SignatureLeaf):
+    parsed = parse_leaf(leaf)
+    if not isinstance(parsed, SignatureLeaf):
         raise InvalidBundle("receipt proof leaf is not a signature leaf")
+    if code is not None and parsed.receipt != receipt_digest(parse_receipt(code)):
+        raise InvalidReceipt("this proof is for another signature: its leaf does not carry your receipt")
     head = TreeHead.from_dict(document["head"])
     if head.petition != document["petition"]:
         raise InvalidBundle(f"receipt proof head is for petition {head.petition!r}, not {document['petition']!r}")
-    verify_head(bytes.fromhex(public_key_hex), head, bytes.fromhex(signature_hex))
+    public_key = bytes.fromhex(public_key_hex)
+    check_pinned_key(public_key, key)
+    verify_head(public_key, head, bytes.fromhex(signature_hex))
     verify_inclusion(leaf_hash(leaf), index, head.size, [bytes.fromhex(p) for p in proof_hex], head.root)
+    note = document.get("checkpoint")
+    if isinstance(note, str):
+        _petition_origin(note, head.petition)
+    return _check_proof_checkpoint(note, public_key, head, policy or Policy())
+
+
+def _petition_origin(note: str, petition: str) -> str:
+    origin = note.split("\n", 1)[0]
+    if not origin.endswith("/" + petition):
+        raise InvalidBundle(f"receipt proof checkpoint names log {origin!r}, not one for petition {petition!r}")
+    return origin
+
+
+def _check_proof_checkpoint(note: object, public_key: bytes, head: TreeHead, policy: Policy) -> dict[str, int]:
+    """The receipt proof's cosigned checkpoint: same key, same head, the policy's quorum."""
+    if note is None:
+        if policy.quorum:
+            raise InvalidSignature("this proof carries no cosigned checkpoint, and the policy asks for witnesses")
+        return {}
+    if not isinstance(note, str):
+        raise InvalidBundle("receipt proof checkpoint must be a string (a C2SP signed note)")
+    origin = note.split("\n", 1)[0]
+    try:
+        log = log_verifier(origin, public_key)
+    except ValueError:
+        raise InvalidBundle("receipt proof checkpoint has a malformed origin line") from None
+    checkpoint, confirmed = check_checkpoint(note, log, policy)
+    if (checkpoint.size, checkpoint.root) != (head.size, head.root):
+        raise InvalidBundle(f"receipt proof checkpoint is of size {checkpoint.size}, not the head's {head.size}")
+    return confirmed
 
 
 # --- command line ------------------------------------------------------------
@@ -565,15 +781,35 @@ def _print_bundle(report: BundleReport) -> None:
     print(f"  withdrawals: {report.withdrawals}")
 
 
+def parse_key(text: str) -> bytes:
+    """A pinned log key as given on the command line: 64 hex digits (GET /audit/key's public_key)."""
+    text = text.strip().lower()
+    if not _HEX64.fullmatch(text):
+        raise CryptoError("--key must be the log's public key: 64 hex digits, as /audit/key publishes it")
+    return bytes.fromhex(text)
+
+
+def _pinned(args: argparse.Namespace) -> bytes | None:
+    return None if args.key is None else parse_key(args.key)
+
+
+def _key_note(args: argparse.Namespace) -> None:
+    if args.key is None:
+        print("  no --key given: the key was taken from the file; compare it with the one the instance publishes")
+
+
 def _command_verify(args: argparse.Namespace) -> None:
+    key = _pinned(args)
     with _open_bundle(args.bundle) as lines:
-        report = verify_bundle(read_lines(lines), _progress)
+        report = verify_bundle(read_lines(lines), _progress, key)
     _print_bundle(report)
+    _key_note(args)
 
 
 def _command_receipt(args: argparse.Namespace) -> None:
+    key = _pinned(args)
     with _open_bundle(args.bundle) as lines:
-        result = verify_receipt(args.code, read_lines(lines), _progress)
+        result = verify_receipt(args.code, read_lines(lines), _progress, key)
     _print_bundle(result.bundle)
     if result.counted:
         print(f"OK: your signature is leaf {result.index} and is counted")
@@ -584,38 +820,154 @@ def _command_receipt(args: argparse.Namespace) -> None:
         )
     sizes = result.included_in
     print(f"  included in {len(sizes)} signed tree heads, sizes {sizes[0]} to {sizes[-1]}")
+    _key_note(args)
+
+
+def _policy(args: argparse.Namespace) -> Policy:
+    """The witness policy from --policy, or from --witness and --quorum."""
+    if args.policy:
+        with open(args.policy, encoding="utf-8") as f:
+            policy = parse_policy(f.read())
+        if args.witness or args.quorum is not None:
+            raise CryptoError("give either --policy or --witness/--quorum, not both")
+        return policy
+    witnesses = tuple(fork.Verifier.from_vkey(v) for v in args.witness)
+    return Policy(witnesses, len(witnesses) if args.quorum is None else args.quorum)
+
+
+def _add_policy_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--witness", action="append", default=[], help="a trusted witness's vkey (repeat)")
+    parser.add_argument("--quorum", type=int, help="how many of the witnesses must have cosigned [default: all]")
+    parser.add_argument("--policy", help="a policy file: log, witness and quorum lines (crypto/policy.py)")
+
+
+def _print_cosigners(confirmed: dict[str, int]) -> None:
+    for name, timestamp in sorted(confirmed.items(), key=lambda item: item[1]):
+        when = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        print(f"  cosigned by witness {name} at {when}")
+
+
+def _command_checkpoint(args: argparse.Namespace) -> None:
+    policy = _policy(args)
+    vkey = args.vkey or (policy.log.vkey if policy.log else None)
+    if vkey is None:
+        raise CryptoError("give the log's --vkey (from /p/<slug>/audit/key) or a policy with a log line")
+    with open(args.file, "rb") as f:
+        note = f.read().decode("utf-8", "replace")
+    checkpoint, confirmed = check_checkpoint(note, fork.Verifier.from_vkey(vkey), policy)
+    print(
+        f"OK: checkpoint of {checkpoint.origin} at size {checkpoint.size} signed by the log; "
+        f"{len(confirmed)} of {len(policy.witnesses)} policy witnesses cosigned (quorum {policy.quorum})"
+    )
+    _print_cosigners(confirmed)
 
 
 def _command_proof(args: argparse.Namespace) -> None:
     with open(args.file, "rb") as f:
         document = loads_strict(f.read())
-    verify_receipt_proof(document)
+    confirmed = verify_receipt_proof(document, args.code, _pinned(args), _policy(args))
     head = document["head"]
     kid = key_id(bytes.fromhex(document["public_key"]))
     print(
-        f"OK: leaf {document['index']} is included in the tree head of petition {head['petition']} "
-        f"at size {head['size']} (count {head['count']}, time {head['time']}), signed by log key {kid}"
+        f"OK: your signature is leaf {document['index']}, included in the tree head of petition "
+        f"{head['petition']} at size {head['size']} (count {head['count']}, time {head['time']}), "
+        f"signed by log key {kid}"
     )
-    print("  compare the key with the one the petition publishes; only a full bundle shows it is still counted")
+    _print_cosigners(confirmed)
+    _key_note(args)
+    print("  only a full bundle shows it is still counted")
+
+
+def _read_view(path: str, key: str | None, pinned: bytes | None) -> tuple[fork.View, list[bytes] | None, str]:
+    """A checkpoint note (needs --vkey) or a bundle (verified whole; its leaves kept for proofs),
+    and the key a fork proof names: the vkey if given, else the bundle's public key in hex."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if not raw.lstrip().startswith(b"{"):
+        if key is None or "+" not in key:
+            raise CryptoError(f"{path} is a checkpoint: give the log's --vkey (from its /audit/key)")
+        return fork.checkpoint_view(raw.decode("utf-8", "replace"), fork.Verifier.from_vkey(key)), None, key
+    lines = raw.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    if key is not None and "+" in key:
+        pinned = fork.Verifier.from_vkey(key).public_key
+    report = verify_bundle(lines, None, pinned)
+    public_key = bytes.fromhex(loads_strict(lines[0])["public_key"])
+    latest = loads_strict(lines[report.heads])  # the last head line
+    leaves = lines[1 + report.heads :]
+    return fork.head_view(latest, public_key), leaves, key or public_key.hex()
+
+
+def _command_compare(args: argparse.Namespace) -> None:
+    pinned = _pinned(args)
+    a, a_leaves, key = _read_view(args.a, args.vkey, pinned)
+    b, b_leaves, _ = _read_view(args.b, args.vkey, pinned)
+    larger = a_leaves if a.size > b.size else b_leaves
+    subtree = None if larger is None else (lambda start, end: root_of(larger[start:end]))
+    proof = None
+    if args.proof:
+        with open(args.proof, "rb") as f:
+            proof = [bytes.fromhex(node) for node in loads_strict(f.read())["proof"]]
+    try:
+        fork.compare(a, b, subtree, proof)
+    except Equivocation as exc:
+        exc.evidence = fork.dumps(fork.fork_proof(key, a, b, exc.evidence))
+        raise
+    print(f"OK: consistent: the {a.label} of size {a.size} and the {b.label} of size {b.size} are one log")
+
+
+def _command_fork(args: argparse.Namespace) -> None:
+    with open(args.file, "rb") as f:
+        document = loads_strict(f.read())
+    print(f"OK: this fork proof holds. {fork.verify_fork_proof(document)}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``signing-audit``: 0 verified, 1 a check failed, 2 usage error."""
     parser = argparse.ArgumentParser(prog="signing-audit", description="Verify a Countersign petition log offline.")
     commands = parser.add_subparsers(dest="command", required=True)
+    key_help = "the log's public key (64 hex digits, from /audit/key): refuse a file signed with any other"
     verify = commands.add_parser("verify", help="verify a whole bundle")
     verify.add_argument("bundle", help='bundle file (JSON Lines), or "-" for standard input')
+    verify.add_argument("--key", help=key_help)
     verify.set_defaults(run=_command_verify)
     receipt = commands.add_parser("receipt", help="verify a bundle and find one signer's receipt in it")
     receipt.add_argument("code", help="the receipt code, as shown when signing")
     receipt.add_argument("bundle", help='bundle file (JSON Lines), or "-" for standard input')
+    receipt.add_argument("--key", help=key_help)
     receipt.set_defaults(run=_command_receipt)
     proof = commands.add_parser("proof", help="verify a receipt proof file downloaded from a receipt page")
+    proof.add_argument("code", help="your receipt code: the proof must be for your signature")
     proof.add_argument("file", help="the receipt proof JSON file")
+    proof.add_argument("--key", help=key_help)
+    _add_policy_options(proof)
     proof.set_defaults(run=_command_proof)
+    checkpoint = commands.add_parser("checkpoint", help="verify a checkpoint and its witnesses' cosignatures")
+    checkpoint.add_argument("file", help="the checkpoint (C2SP signed note, from /p/<slug>/audit/checkpoint)")
+    checkpoint.add_argument("--vkey", help="the log's verifier key (from /p/<slug>/audit/key)")
+    _add_policy_options(checkpoint)
+    checkpoint.set_defaults(run=_command_checkpoint)
+    compare = commands.add_parser(
+        "compare", help="compare two checkpoints or bundles from different places: consistent, or a fork proof"
+    )
+    compare.add_argument("a", help="a checkpoint (text) or a bundle (JSON Lines)")
+    compare.add_argument("b", help="another checkpoint or bundle of the same log")
+    compare.add_argument("--vkey", help="the log's verifier key (from /p/<slug>/audit/key), for checkpoints")
+    compare.add_argument("--key", help=key_help)
+    compare.add_argument("--proof", help="a consistency proof JSON (/audit/proof/consistency) for two checkpoints")
+    compare.set_defaults(run=_command_compare)
+    fork_check = commands.add_parser("fork", help="check a fork proof printed by compare or verify")
+    fork_check.add_argument("file", help="the fork proof JSON")
+    fork_check.set_defaults(run=_command_fork)
     args = parser.parse_args(argv)
     try:
         args.run(args)
+    except Equivocation as exc:
+        print(f"FAIL: {exc}")
+        print("fork proof (statements signed by the log key that cannot both be true; check: signing-audit fork):")
+        print(exc.evidence)
+        return 1
     except CryptoError as exc:
         print(f"FAIL: {exc}")
         return 1

@@ -65,3 +65,16 @@ class InvalidBundle(CryptoError):
 
 class InvalidToken(CryptoError):
     """Text is not shaped like a confirmation token (refused before any look-up)."""
+
+
+class Equivocation(InvalidBundle):
+    """Two statements validly signed by one log key that cannot both be true.
+
+    A fork: two heads of one size with different roots, or a later head
+    inconsistent with an earlier one. ``evidence`` is a text anyone can check
+    with ``signing-audit compare`` (or by hand): both signed statements.
+    """
+
+    def __init__(self, message: str, evidence: str = "") -> None:
+        super().__init__(message)
+        self.evidence = evidence

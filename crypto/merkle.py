@@ -322,6 +322,30 @@ def verify_consistency(first: int, second: int, first_root: bytes, second_root: 
         raise InvalidProof(f"wrong proof size {len(proof)}, want {want}")
     if seeded:
         proof = [first_root, *proof]
+    fr, sr = consistency_roots(first, second, proof)
+    if fr != first_root:
+        raise InvalidProof(f"consistency proof from {first} to {second} does not match the root at size {first}")
+    if sr != second_root:
+        raise InvalidProof(f"consistency proof from {first} to {second} does not match the root at size {second}")
+
+
+def consistency_roots(first: int, second: int, proof: Sequence[bytes]) -> tuple[bytes, bytes]:
+    """The roots at sizes ``first`` and ``second`` that a consistency proof stands for.
+
+    ``proof`` starts with its seed: for ``first`` a power of two, the root at
+    ``first`` itself (which RFC 9162 leaves out of the proof). Requires
+    0 < first < second. Used by verify_consistency, and to show a fork: nodes
+    that give the second root but a first root other than the one signed.
+    Raises InvalidProof if the proof is too short or too long.
+    """
+    if not 0 < first < second:
+        raise InvalidProof(f"no consistency proof from size {first} to size {second}")
+    inner, border = _inclusion_shape(first - 1, second)
+    want = 1 + inner - ((first & -first).bit_length() - 1) + border
+    if len(proof) != want:
+        raise InvalidProof(f"wrong proof size {len(proof)} with its seed, want {want}")
+    for i, node in enumerate(proof):
+        _check_hash(f"proof element {i}", node)
     fn, sn = first - 1, second - 1
     while fn & 1:
         fn >>= 1
@@ -342,7 +366,4 @@ def verify_consistency(first: int, second: int, first_root: bytes, second_root: 
         sn >>= 1
     if sn != 0:
         raise InvalidProof(f"consistency proof from {first} to {second} is too short")
-    if fr != first_root:
-        raise InvalidProof(f"consistency proof from {first} to {second} does not match the root at size {first}")
-    if sr != second_root:
-        raise InvalidProof(f"consistency proof from {first} to {second} does not match the root at size {second}")
+    return fr, sr

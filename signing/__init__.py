@@ -13,7 +13,7 @@ from crypto.tags import Argon2Params
 
 from . import config as config_module
 from . import db, keyring, logging_setup, mail, serving, web
-from .ledger import Services
+from .ledger import Services, checkpoints
 from .ledger.throttle import TagThrottle
 
 
@@ -64,6 +64,9 @@ def create_app(config=None):
             memory_cost=app.config["PASSWORD_HASH_MEMORY_KIB"],
             parallelism=app.config["PASSWORD_HASH_PARALLELISM"],
         ),
+        log_origin=checkpoints.origin_prefix(app.config),
+        witnesses=checkpoints.parse_witnesses(app.config["WITNESSES"]),
+        witness_timeout=float(app.config["WITNESS_TIMEOUT_SECONDS"]),
         throttle=TagThrottle(app.config["TAG_CONCURRENCY"] or serving.cpu_count(), app.config["TAG_WAIT_SECONDS"]),
     )
 

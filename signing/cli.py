@@ -371,3 +371,59 @@ def contacts_command(slug, key_file):
         click.echo(address)
     if failures:
         click.echo(f"{failures} contact(s) were sealed to another key and could not be opened", err=True)
+
+
+@main.group()
+def witness():
+    """A witness (c2sp.org/tlog-witness) for Countersign's logs or any C2SP log."""
+
+
+def _witness(state, name, logs):
+    from .witness import Witness  # the witness needs no instance, database or mail settings
+
+    try:
+        return Witness(state, name, logs)
+    except (CryptoError, OSError) as error:
+        raise CommandError(f"witness: {error}") from None
+
+
+@witness.command("vkey")
+@click.option("--state", required=True, type=click.Path(file_okay=False), help="Folder for its key and SQLite file.")
+@click.option("--name", required=True, help='Its key name, e.g. "witness.example.org/w1".')
+def witness_vkey(state, name):
+    """Create the witness key if needed and print its verifier key (give it to logs and auditors)."""
+    from .witness import vkey
+
+    click.echo(vkey(name, _witness(state, name, []).key))
+
+
+@witness.command("serve")
+@click.option("--state", required=True, type=click.Path(file_okay=False), help="Folder for its key and SQLite file.")
+@click.option("--name", required=True, help='Its key name, e.g. "witness.example.org/w1".')
+@click.option("--log", "logs", multiple=True, required=True, help="Verifier key of a log to witness (repeat).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8480, show_default=True, type=click.IntRange(1, 65535))
+def witness_serve(state, name, logs, host, port):
+    """Serve POST /add-checkpoint for the given logs."""
+    from .witness import create_witness_app, vkey
+
+    instance = _witness(state, name, logs)
+    click.echo(f"witness {vkey(name, instance.key)} on http://{host}:{port}/add-checkpoint", err=True)
+    run_simple(host, port, create_witness_app(instance), request_handler=QuietRequestHandler, threaded=True)
+
+
+@witness.command("reports")
+def witness_reports():
+    """List the latest refusals and failures of this instance's witnesses (newest first)."""
+    from .ledger import witnessing
+
+    with app_context():
+        reports = witnessing.recent_reports(100)
+        for report in reports:
+            status = "unreachable" if report.status is None else report.status
+            click.echo(
+                f"{report.at:%Y-%m-%d %H:%M} {report.witness} /p/{report.petition.slug} size {report.size} "
+                f"{status}: {report.message}"
+            )
+    if not reports:
+        click.echo("no witness has refused or failed")

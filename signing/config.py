@@ -31,6 +31,17 @@ DOTLESS_EMAIL_DOMAINS = ""
 # links in mail (never taken from the request's Host header). Empty works only
 # in development, where the request's own address is used.
 PUBLIC_URL = ""
+# Each petition's log is named "<LOG_ORIGIN>/<slug>" in its C2SP checkpoints
+# (and its verifier key); empty: PUBLIC_URL without its scheme, or
+# "countersign.invalid" when that is empty too. Never change it once published:
+# witnesses know a log by this name.
+LOG_ORIGIN = ""
+# Witnesses (c2sp.org/tlog-witness) asked to cosign every new checkpoint, one
+# per line: "<vkey> <submission URL prefix> <name shown to the public>", e.g.
+# "witness.example/w1+6a1bb6c5+BGx… https://witness.example/w1 Example Witness".
+WITNESSES = ""
+# How long the log waits for one witness before publishing without it.
+WITNESS_TIMEOUT_SECONDS = 5
 # A confirmation link works this long; a pending signature is deleted after it.
 CONFIRM_TOKEN_TTL_SECONDS = 7 * 24 * 3600
 # At most one confirmation mail per pending signature in this many seconds.

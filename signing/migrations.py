@@ -30,7 +30,17 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from peewee import BlobField, CharField, DateTimeField, Model, TextField, fn
+from peewee import (
+    BigIntegerField,
+    BlobField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+    fn,
+)
 from playhouse.migrate import SchemaMigrator, migrate
 
 from . import db
@@ -71,9 +81,39 @@ def add_receipt_flash(migrator):
     migrator.database.create_tables([ReceiptFlash], safe=True)
 
 
+def add_witness_tables(migrator):
+    # The version-4 tables as they were then, declared here rather than taken
+    # from models.py, which describes whatever the latest schema is.
+    class Version4(Model):
+        class Meta:
+            database = migrator.database
+            legacy_table_names = False
+
+    class Cosignature(Version4):
+        petition = ForeignKeyField(Petition, on_delete="RESTRICT", index=False)
+        size = BigIntegerField()
+        witness = CharField(max_length=200)
+        line = TextField()
+        timestamp = BigIntegerField()
+
+        class Meta:
+            indexes = ((("petition", "size", "witness"), True),)
+
+    class WitnessReport(Version4):
+        petition = ForeignKeyField(Petition, on_delete="RESTRICT")
+        size = BigIntegerField()
+        witness = CharField(max_length=200)
+        status = IntegerField(null=True)
+        message = CharField(max_length=300)
+        at = DateTimeField()
+
+    migrator.database.create_tables([Cosignature, WitnessReport], safe=True)
+
+
 STEPS: list[Step] = [
     Step(2, "petition.title_zh, body_zh, eligibility_zh (Traditional Chinese text)", add_petition_chinese_text),
     Step(3, "receipt_flash (receipt shown after a redirect, sealed)", add_receipt_flash),
+    Step(4, "cosignature and witness_report tables (witnessed checkpoints)", add_witness_tables),
 ]
 
 

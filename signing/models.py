@@ -222,10 +222,54 @@ class ReceiptFlash(BaseModel):
     expires_at = DateTimeField(index=True)
 
 
+class Cosignature(BaseModel):
+    """A witness's cosignature/v1 line on one petition's checkpoint (c2sp.org/tlog-cosignature).
+
+    Kept verbatim: the line is what a checkpoint reader verifies. ``witness``
+    is the witness's key name, ``timestamp`` the POSIX time it signed at.
+    """
+
+    petition = ForeignKeyField(Petition, on_delete="RESTRICT", index=False)
+    size = BigIntegerField()
+    witness = CharField(max_length=200)
+    line = TextField()
+    timestamp = BigIntegerField()
+
+    class Meta:
+        indexes = ((("petition", "size", "witness"), True),)
+
+
+class WitnessReport(BaseModel):
+    """A witness that refused a checkpoint or could not be reached, for the operator.
+
+    ``status`` is the HTTP status (None: unreachable); ``message`` a short
+    explanation. Rows stay until the operator has seen them (``signing witnesses``).
+    """
+
+    petition = ForeignKeyField(Petition, on_delete="RESTRICT")
+    size = BigIntegerField()
+    witness = CharField(max_length=200)
+    status = IntegerField(null=True)
+    message = CharField(max_length=300)
+    at = DateTimeField()
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField()
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
-ALL_MODELS = [Petition, Organiser, Signature, Leaf, Node, TreeHead, SealedContact, ReceiptFlash, SchemaVersion]
+ALL_MODELS = [
+    Petition,
+    Organiser,
+    Signature,
+    Leaf,
+    Node,
+    TreeHead,
+    SealedContact,
+    ReceiptFlash,
+    Cosignature,
+    WitnessReport,
+    SchemaVersion,
+]

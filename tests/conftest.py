@@ -8,6 +8,7 @@ file in a temporary instance folder.
 """
 
 import logging
+import os
 import sqlite3
 
 import pytest
@@ -137,3 +138,33 @@ def other_process(app, instance_path):
     connection.execute("SELECT count(*) FROM petition").fetchall()
     yield connection
     connection.close()
+
+
+GO_SOURCE = os.path.join(os.path.dirname(__file__), "go", "c2spcheck", "main.go")
+GOPATH = "/usr/share/gocode"  # where Debian's golang-golang-x-mod-dev puts its source
+
+
+@pytest.fixture(scope="session")
+def c2spcheck(tmp_path_factory):
+    """A checkpoint verifier built from the Go checksum database's own note and tlog
+    packages (tests/go/c2spcheck), offline, in GOPATH mode. Skipped only without Go."""
+    import shutil
+    import subprocess  # nosec B404 -- runs the Go toolchain on our own source
+
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip("Go is not installed (apt-get install golang-go golang-golang-x-mod-dev)")
+    if not os.path.isdir(os.path.join(GOPATH, "src", "golang.org", "x", "mod", "sumdb", "note")):
+        pytest.skip(f"golang.org/x/mod is not under {GOPATH} (apt-get install golang-golang-x-mod-dev)")
+    out = tmp_path_factory.mktemp("go")
+    binary = out / "c2spcheck"
+    env = dict(os.environ, GO111MODULE="off", GOPATH=GOPATH, GOCACHE=str(out / "cache"), GOFLAGS="")
+    built = subprocess.run(  # nosec B603
+        [go, "build", "-o", str(binary), GO_SOURCE], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert built.returncode == 0, built.stderr
+
+    def run(*args, stdin=""):
+        return subprocess.run([str(binary), *args], input=stdin, capture_output=True, text=True, timeout=60)  # nosec
+
+    return run

@@ -8,7 +8,7 @@ from crypto import leaves as leaf_format
 
 from ..db import log_lock
 from ..models import COUNTED, ONLINE, PAPER, WITHDRAWN, Signature
-from . import logstore
+from . import logstore, witnessing
 
 
 def maybe_publish(services, petition):
@@ -86,7 +86,9 @@ def publish(services, petition, force=False):
             _set_positions(column, by_id)
         root = logstore.append_leaves(petition.id, size, leaves)
         new_count = count + len(arrived) - len(departed)
-        return logstore.store_head(petition, size + len(leaves), root, new_count, services.keyring, now)
+        head = logstore.store_head(petition, size + len(leaves), root, new_count, services.keyring, now)
+    witnessing.after_publish(services, petition, head)
+    return head
 
 
 def _set_positions(column, by_id, chunk=500):

@@ -2,10 +2,13 @@
 
 from dataclasses import dataclass, field
 
+from peewee import fn
+
 from crypto.receipts import parse_receipt, receipt_digest
 
-from ..models import WITHDRAWN, Signature
-from . import logstore
+from ..db import database
+from ..models import ONLINE, PAPER, WITHDRAWN, Signature
+from . import checkpoints, logstore
 from .errors import UnknownReceipt
 from .petitions import require_open
 from .publishing import maybe_publish
@@ -55,6 +58,8 @@ def receipt_proof_document(services, petition, status):
         "head": logstore.signed_head(status.head, petition.slug).to_dict(),
         "signature": bytes(status.head.signature).hex(),
         "proof": [node.hex() for node in status.proof],
+        # The same head as a C2SP checkpoint, with the witnesses' cosignatures so far.
+        "checkpoint": checkpoints.cosigned_checkpoint(services, petition, status.head),
     }
 
 
@@ -62,9 +67,41 @@ def withdraw(services, petition, receipt_code):
     """Withdraw the signature a receipt stands for; idempotent."""
     require_open(petition)
     signature = find_signature(petition, receipt_code)
+    with database.atomic():
+        (
+            Signature.update(status=WITHDRAWN, withdraw_reason="signer", display_name=None)
+            .where((Signature.id == signature.id) & (Signature.status != WITHDRAWN))
+            .execute()
+        )
+        _resign_superseded_paper(petition.id, signature.id)
+    maybe_publish(services, petition)
+
+
+def _resign_superseded_paper(petition_id, online_id):
+    """An online signature withdrawn before its batch: the paper one it superseded is withdrawn by the signer.
+
+    The log's rule (crypto/audit.py, _check_batch) lets a batch withdraw a paper
+    signature as "superseded" only alongside an online signature leaf; this one
+    will never be appended. The same person (same person tag) has withdrawn, so
+    the paper signature's withdrawal, not yet in the log, is theirs: "signer".
+    """
+    online = Signature.alias()
+    unpublished_online = online.select(online.id).where(
+        (online.id == online_id)
+        & (online.channel == ONLINE)
+        & online.leaf_index.is_null()
+        & (online.person_tag == Signature.person_tag)
+    )
     (
-        Signature.update(status=WITHDRAWN, withdraw_reason="signer", display_name=None)
-        .where((Signature.id == signature.id) & (Signature.status != WITHDRAWN))
+        Signature.update(withdraw_reason="signer")
+        .where(
+            (Signature.petition == petition_id)
+            & (Signature.channel == PAPER)
+            & (Signature.status == WITHDRAWN)
+            & (Signature.withdraw_reason == "superseded")
+            & Signature.leaf_index.is_null(False)
+            & Signature.withdrawal_index.is_null()
+            & fn.EXISTS(unpublished_online)
+        )
         .execute()
     )
-    maybe_publish(services, petition)

@@ -30,6 +30,10 @@ class Services:
     resend_interval: timedelta = timedelta(minutes=5)
     # Bounds the Argon2id computations running at once (ledger.throttle.TagThrottle); None: no bound.
     throttle: object = None
+    # Checkpoints (ledger.checkpoints): the origin prefix and the witnesses asked to cosign.
+    log_origin: str = "countersign.invalid"
+    witnesses: tuple = ()
+    witness_timeout: float = 5.0
     # Hashes and checks organiser passwords (argon2-cffi), at the configured cost.
     password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
 

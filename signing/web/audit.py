@@ -11,7 +11,7 @@ from flask import Blueprint, Response, abort, current_app, request, stream_with_
 
 from crypto.audit import BUNDLE_FORMAT
 
-from ..ledger import logstore
+from ..ledger import checkpoints, logstore
 from . import lookup
 from .lookup import cacheable, services
 
@@ -48,7 +48,24 @@ def public(payload):
 
 def key_document():
     ring = keyring()
-    return {"algorithm": "Ed25519", "public_key": ring.log_public_key.hex(), "key_id": ring.log_key_id}
+    return {
+        "algorithm": "Ed25519",
+        "public_key": ring.log_public_key.hex(),
+        "key_id": ring.log_key_id,
+        # Each petition's checkpoints name their log "<origin_prefix>/<slug>".
+        "origin_prefix": services().log_origin,
+        "witnesses": [
+            {"name": w.display_name, "vkey": w.verifier.vkey} for w in services().witnesses
+        ],
+    }
+
+
+def petition_key_document(slug):
+    """The instance key, plus this petition's checkpoint origin and verifier key (c2sp.org/signed-note)."""
+    document = key_document()
+    verifier = checkpoints.verifier(services(), slug)
+    document.update(origin=verifier.name, vkey=verifier.vkey)
+    return document
 
 
 def head_document(row, slug):
@@ -68,7 +85,33 @@ def instance_key():
 @bp.get("/p/<slug>/audit/key")
 def key(slug):
     petition_or_404(slug)
-    return public(key_document())
+    return public(petition_key_document(slug))
+
+
+def note_response(text):
+    response = Response(text, mimetype="text/plain")
+    response.charset = "utf-8"
+    return cacheable(response, AUDIT_MAX_AGE_SECONDS)
+
+
+@bp.get("/p/<slug>/audit/checkpoint")
+def checkpoint(slug):
+    """The latest head as a C2SP tlog-checkpoint, with the witnesses' cosignatures."""
+    petition = petition_or_404(slug)
+    head = logstore.latest_head(petition.id)
+    if head is None:
+        abort(404, description="this petition's log has no signed head yet")
+    return note_response(checkpoints.cosigned_checkpoint(services(), petition, head))
+
+
+@bp.get("/p/<slug>/audit/checkpoint/<int:size>")
+def checkpoint_at(slug, size):
+    """The checkpoint of the signed head of one size, with its cosignatures."""
+    petition = petition_or_404(slug)
+    row = logstore.head_at(petition.id, size)
+    if row is None:
+        abort(404, description=f"no signed head of size {size}")
+    return note_response(checkpoints.cosigned_checkpoint(services(), petition, row))
 
 
 @bp.get("/p/<slug>/audit/heads")

@@ -15,6 +15,7 @@ from crypto.errors import InvalidIdentity, InvalidReceipt
 from crypto.normalise import canonical_email, canonical_name
 
 from .. import ledger
+from ..ledger import witnessing
 from . import flash_cookie, pagecache
 from .errors import DOMAIN_ERRORS, render_error
 from .forms import ConfirmForm, ForgetReceiptForm, ReceiptForm, SignForm, WithdrawForm
@@ -54,6 +55,7 @@ def petition(slug):
         count=ledger.current_count(petition),
         names=names,
         next_before=names[-1].id if len(names) == limit else None,
+        witnessed=witnessing.summary(services(), petition),
     )
     # No form and no cookie here, so a read storm can be served from caches.
     return cacheable(make_response(page), 10, 60)

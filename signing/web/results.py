@@ -6,6 +6,7 @@ import io
 from flask import Blueprint, abort, current_app, make_response, render_template
 
 from .. import ledger
+from ..ledger import witnessing
 from ..ledger.totals import totals as compute_totals
 from .lookup import cacheable, petition_or_404, services
 
@@ -57,4 +58,5 @@ def certificate(slug):
         figures = ledger.certificate(services(), petition)
     except ledger.PetitionNotClosed:
         abort(404)
-    return published(render_template("results/certificate.html", certificate=figures))
+    witnessed = witnessing.summary(services(), petition)
+    return published(render_template("results/certificate.html", certificate=figures, witnessed=witnessed))

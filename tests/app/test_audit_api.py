@@ -77,7 +77,9 @@ def test_served_proofs_verify_against_signed_heads(browser, petition, services):
     for signer in signers(5):
         browser.sign_and_confirm("test", signer)
     key = browser.client.get("/p/test/audit/key").get_json()
-    assert key == browser.client.get("/audit/key").get_json()
+    instance = browser.client.get("/audit/key").get_json()
+    assert {k: v for k, v in key.items() if k not in ("origin", "vkey")} == instance
+    assert key["origin"] == "petitions.example.org/test"
     public_key = bytes.fromhex(key["public_key"])
     head_doc = browser.client.get("/p/test/audit/head/5").get_json()
     head = TreeHead.from_dict(head_doc["head"])
@@ -101,11 +103,15 @@ def test_receipt_proof_download_verifies(tmp_path, browser, petition):
     code = receipt_from(browser.sign_and_confirm("test", Signer()))
     browser.sign_and_confirm("test", signers(1)[0])
     document = browser.submit("/p/test/receipt", {"receipt": code}, action="/p/test/receipt/proof").get_json()
-    verify_receipt_proof(document)
+    key = browser.client.get("/audit/key").get_json()["public_key"]
+    verify_receipt_proof(document, code, bytes.fromhex(key))
     path = tmp_path / "proof.json"
     path.write_text(json.dumps(document))
     result = subprocess.run(
-        [sys.executable, "-m", "crypto.audit", "proof", str(path)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "crypto.audit", "proof", "--key", key, code, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -135,6 +135,22 @@ def test_step_three_adds_the_receipt_flash_table(empty_database):
     migrations.migrate_to_latest(steps=migrations.STEPS[:1], latest=2)
     with db.database.connection_context():
         db.database.execute_sql("DROP TABLE receipt_flash")  # as a version 2 database has it
-    assert migrations.migrate_to_latest() == [3]
+    assert migrations.migrate_to_latest() == [3, 4]
     with db.database.connection_context():
         assert "receipt_flash" in db.database.get_tables()
+
+
+def test_version_3_database_gets_the_witness_tables(empty_database):
+    """Step 4 adds the cosignature and witness_report tables, and nothing else changes."""
+    from signing.models import Cosignature, WitnessReport
+
+    with db.database.connection_context():
+        db.database.create_tables([m for m in ALL_MODELS if m not in (Cosignature, WitnessReport)])
+        SchemaVersion.create(version=3)
+    assert migrations.migrate_to_latest() == [4]
+    assert {"petition_id", "size", "witness", "line", "timestamp"} <= columns("cosignature")
+    assert {"petition_id", "size", "witness", "status", "message", "at"} <= columns("witness_report")
+    with db.database.connection_context():
+        indexes = {index.name: index for index in db.database.get_indexes("cosignature")}
+    assert any(index.unique and index.columns == ["petition_id", "size", "witness"] for index in indexes.values())
+    assert migrations.migrate_to_latest() == []

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
-from helpers import ORGANISER_EMAIL, OrganiserActions, Signer, own_petition, sign_online, upload
+from helpers import ORGANISER_EMAIL, OrganiserActions, Signer, own_petition, receipt_from, sign_online, upload
 from helpers import ORGANISER_PASSWORD as PASSWORD
 
 from crypto.audit import verify_bundle
@@ -255,6 +255,26 @@ def test_paper_then_online_supersedes_the_paper_one(tmp_path, signed_in, organis
     assert paper.withdraw_reason == "superseded"
     bundle = signed_in.client.get("/p/ours/audit/bundle").get_data()
     assert verify_bundle(bundle.splitlines()).count == 2
+
+
+def test_online_withdrawn_before_its_batch_leaves_a_checkable_paper_withdrawal(app, signed_in, organiser, services):
+    """The online signature that superseded a paper one never reaches the log, so
+    the paper one's withdrawal is the signer's: a "superseded" withdrawal with no
+    online signature in its batch is what an operator removing paper would write."""
+    own_petition(services, organiser, "ours")
+    upload(signed_in, "ours", b"name,postcode\nClara Cheung,S1 2HE\nBo Li,S2 4SU\n")
+    now = [services.clock()]
+    app.extensions["countersign"] = dataclasses.replace(
+        services, publish_interval=timedelta(minutes=10), clock=lambda: now[0]
+    )
+    code = receipt_from(sign_online(signed_in, "ours", "Cheung Clara"))
+    signed_in.withdraw("ours", code)
+    now[0] += timedelta(minutes=11)
+    ledger.publish(app.extensions["countersign"], Petition.get(Petition.slug == "ours"))
+    paper = Signature.get((Signature.channel == "paper") & (Signature.status == "withdrawn"))
+    assert paper.withdraw_reason == "signer" and paper.withdrawal_index is not None
+    bundle = signed_in.client.get("/p/ours/audit/bundle").get_data()
+    assert verify_bundle(bundle.splitlines(), now=now[0]).count == 1
 
 
 def test_paper_email_matching_an_online_email_is_skipped(signed_in, organiser, services):

@@ -2,9 +2,10 @@
 
 import io
 import json
+import os
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from hashlib import sha256
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from crypto.audit import (
     verify_receipt,
     verify_receipt_proof,
 )
-from crypto.errors import InvalidBundle, InvalidProof, InvalidReceipt, InvalidSignature
+from crypto.errors import Equivocation, InvalidBundle, InvalidProof, InvalidReceipt, InvalidSignature
+from crypto.fork import verify_fork_proof
 from crypto.leaves import signature_leaf, withdrawal_leaf
 from crypto.merkle import inclusion_proof, root_of
 from crypto.receipts import new_receipt, parse_receipt, receipt_digest
@@ -32,6 +34,7 @@ from crypto.treehead import TreeHead, key_id, sign_head
 PROJECT = Path(__file__).resolve().parents[2]
 PETITION = "save-the-pier"
 DAY = date(2026, 11, 29)
+RECEIPT_A = "ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YQ"
 
 
 def tag(name):
@@ -49,7 +52,10 @@ class Log:
         self.count = 0
 
     def sign(self, person, email=None, channel="online", receipt=None):
-        """Append a signature leaf as the server would: no person tag when there is an email tag."""
+        """Append a signature leaf as the server would: no person tag when there is an email tag,
+        a receipt digest for every online signature and none for paper."""
+        if receipt is None and channel == "online":
+            receipt = os.urandom(32)
         email_tag = None if email is None else tag("email:" + email)
         person_tag = None if email_tag is not None else tag("person:" + person)
         self.leaves.append(signature_leaf(channel, person_tag, email_tag, receipt, DAY))
@@ -181,7 +187,7 @@ def test_changed_leaf():
     log = simple_log()
     lines = log.lines()
     first_leaf = n_head_lines(log)
-    lines[first_leaf + 5] = signature_leaf("online", None, tag("email:m"), None, DAY) + b"\n"
+    lines[first_leaf + 5] = signature_leaf("online", None, tag("email:m"), tag("r:m"), DAY) + b"\n"
     expect(InvalidProof, "leaves 4..7 were altered, or the head at size 8 is inconsistent", lines)
     lines = log.lines()
     lines[first_leaf + 1] = lines[first_leaf + 2]
@@ -198,7 +204,7 @@ def test_removed_leaf():
 
 def test_extra_leaf():
     log = simple_log()
-    extra = signature_leaf("online", None, tag("email:x"), None, DAY) + b"\n"
+    extra = signature_leaf("online", None, tag("email:x"), tag("r:x"), DAY) + b"\n"
     expect(InvalidBundle, "bundle has 9 leaves, but the last head has size 8", log.lines() + [extra])
 
 
@@ -232,7 +238,7 @@ def test_later_head_inconsistent_with_earlier():
     log.sign("q", "q")
     log.sign("r", "r")
     forked = list(log.leaves)
-    forked[1] = signature_leaf("online", None, tag("email:fork"), None, DAY)
+    forked[1] = signature_leaf("online", None, tag("email:fork"), tag("r:fork"), DAY)
     log.head(leaves=forked)
     message = expect(
         InvalidProof, "head at size 6 is inconsistent with the log that earlier heads commit to", log.lines()
@@ -343,7 +349,8 @@ def test_online_with_email_publishes_no_person_tag_so_cannot_clash():
 
 def signature_bytes(channel, person, email):
     """A signature leaf built by hand, so it may break the tag invariant."""
-    fields = {"channel": channel, "day": DAY.isoformat(), "email": email, "person": person, "receipt": None}
+    receipt = None if channel == "paper" else "cd" * 32
+    fields = {"channel": channel, "day": DAY.isoformat(), "email": email, "person": person, "receipt": receipt}
     return json.dumps({**fields, "type": "signature", "v": 1}, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -435,7 +442,7 @@ def test_superseded_online_signature_is_refused():
 
 def test_non_canonical_leaf_json():
     log = simple_log(signers=4, per_head=4)
-    leaf = signature_leaf("online", None, tag("email:sp"), None, DAY).replace(b'","day"', b'", "day"')
+    leaf = signature_leaf("online", None, tag("email:sp"), tag("receipt"), DAY).replace(b'","day"', b'", "day"')
     log.leaves.append(leaf)
     log.count += 1
     log.head()  # the server even signed it
@@ -445,7 +452,7 @@ def test_non_canonical_leaf_json():
 def test_upper_case_or_non_hex_tag():
     for bad in (b"AB", b"zz"):
         log = simple_log(signers=4, per_head=4)
-        leaf = signature_leaf("online", None, b"\xab" * 32, None, DAY).replace(b"ab", bad, 1)
+        leaf = signature_leaf("online", None, b"\xab" * 32, b"\xcd" * 32, DAY).replace(b"ab", bad, 1)
         log.leaves.append(leaf)
         log.count += 1
         log.head()
@@ -581,8 +588,8 @@ def test_main_exit_codes(bundles, capsys):
     assert "withdrawn by leaf 7 (signer)" in capsys.readouterr().out
     assert main(["receipt", new_receipt(), str(good)]) == 1
     assert capsys.readouterr().out.startswith("FAIL: no signature in this bundle carries that receipt")
-    assert main(["proof", str(proof)]) == 0
-    assert "OK: leaf 0 is included" in capsys.readouterr().out
+    assert main(["proof", receipts["ann"], str(proof)]) == 0
+    assert "OK: your signature is leaf 0, included" in capsys.readouterr().out
     assert main(["verify", str(good.parent / "missing.jsonl")]) == 1
     assert capsys.readouterr().out.startswith("FAIL: cannot read")
     for argv in ([], ["verify"], ["frobnicate", "x"], ["receipt", "only-one-arg"]):
@@ -592,7 +599,7 @@ def test_main_exit_codes(bundles, capsys):
 
 
 def test_subprocess(bundles):
-    good, bad, proof, _ = bundles
+    good, bad, proof, receipts = bundles
 
     def run(*args, stdin=None):
         return subprocess.run(
@@ -604,7 +611,7 @@ def test_subprocess(bundles):
     assert result.returncode == 0 and result.stdout.startswith(b"OK:")
     result = run("verify", str(bad))
     assert result.returncode == 1 and result.stdout.startswith(b"FAIL: ")
-    assert run("proof", str(proof)).returncode == 0
+    assert run("proof", receipts["ann"], str(proof)).returncode == 0
     assert run().returncode == 2
 
 
@@ -616,3 +623,149 @@ def test_header_and_head_lines_may_use_any_key_order():
         lines[i] = json.dumps(dict(reversed(list(obj.items()))), indent=None).encode() + b"\n"
     assert lines[1].startswith(b'{"signature"')
     assert verify_bundle(lines).size == 8
+
+
+# --- what an independent auditor found (issue 15) ----------------------------------
+
+
+def test_pinned_key_refuses_a_bundle_resigned_with_another_key(bundles, capsys):
+    log, receipts = build_happy_log()
+    stranger = Log()
+    stranger.leaves = list(log.leaves)
+    for i in range(3):
+        stranger.sign("invented", f"invented{i}@x")
+    stranger.count = 8
+    stranger.head()
+    assert verify_bundle(stranger.lines()).count == 8  # unpinned, the file's own key is taken on trust
+    with pytest.raises(InvalidSignature, match=f"not the pinned key {key_id(log.public)}"):
+        verify_bundle(stranger.lines(), key=log.public)
+    assert verify_bundle(log.lines(), key=log.public).count == 5
+    with pytest.raises(InvalidSignature, match="not the pinned key"):
+        verify_receipt(receipts["ann"], stranger.lines(), key=log.public)
+    good, _, proof, _ = bundles
+    assert main(["verify", "--key", stranger.public.hex(), str(good)]) == 1
+    assert "not the pinned key" in capsys.readouterr().out
+    assert main(["verify", "--key", "12ab", str(good)]) == 1
+    assert "--key must be the log's public key" in capsys.readouterr().out
+
+
+def test_proof_is_tied_to_its_signer_and_its_key():
+    log, receipts = build_happy_log()
+    document = receipt_proof_document(log, 0)  # Ann's leaf
+    verify_receipt_proof(document, receipts["ann"], log.public)
+    with pytest.raises(InvalidReceipt, match="this proof is for another signature"):
+        verify_receipt_proof(document, receipts["bob"])
+    with pytest.raises(InvalidSignature, match="not the pinned key"):
+        verify_receipt_proof(document, receipts["ann"], Log().public)
+
+
+def test_head_times_go_forward_and_not_into_the_future():
+    log = simple_log()
+    first, signature = log.heads[0]
+    second, _ = log.heads[1]
+    backwards = TreeHead(PETITION, second.size, second.root, second.count, "2026-11-29T17:00Z")
+    log.heads[1] = (backwards, sign_head(log.key, backwards))
+    expect(InvalidBundle, "head at size 8 is dated 2026-11-29T17:00Z, before the previous head's", log.lines())
+    future = TreeHead(PETITION, second.size, second.root, second.count, "2999-01-01T00:00Z")
+    log.heads[1] = (future, sign_head(log.key, future))
+    expect(InvalidBundle, "head at size 8 is dated 2999-01-01T00:00Z, in the future", log.lines())
+    # A clock a minute or two behind the server's is fine.
+    now = datetime(2026, 11, 29, 18, 0, tzinfo=UTC)
+    log.heads[1] = (second, sign_head(log.key, second))
+    assert verify_bundle(log.lines(), now=now).size == 8
+
+
+def test_leaf_dated_after_its_head():
+    log = simple_log(signers=4, per_head=4)
+    log.leaves.append(signature_leaf("online", None, tag("email:late"), tag("r:late"), date(2026, 11, 30)))
+    log.count += 1
+    log.head()
+    expect(InvalidBundle, "a leaf up to size 5 is dated 2026-11-30, after its head (2026-11-29T18:01Z)", log.lines())
+    log = simple_log(signers=4, per_head=4)
+    log.leaves.append(withdrawal_leaf(0, "signer", date(2026, 12, 1)))
+    log.count -= 1
+    log.head()
+    expect(InvalidBundle, "dated 2026-12-01, after its head", log.lines())
+
+
+def test_fork_inside_one_bundle_is_named_and_its_proof_checks(capsys, tmp_path):
+    log = simple_log(signers=4, per_head=4)
+    log.sign("q", "q")
+    head = log.head()
+    forked = list(log.leaves)
+    forked[4] = signature_leaf("online", None, tag("email:other"), tag("r:other"), DAY)
+    twin = TreeHead(PETITION, head.size, root_of(forked), head.count, head.time)
+    log.heads.append((twin, sign_head(log.key, twin)))
+    message = f"fork: the log key {key_id(log.public)} signed two different heads of size 5"
+    with pytest.raises(Equivocation, match=message):
+        verify_bundle(log.lines())
+    path = tmp_path / "forked.jsonl"
+    path.write_bytes(b"".join(log.lines()))
+    assert main(["verify", str(path)]) == 1
+    out = capsys.readouterr().out
+    evidence = json.loads(out[out.index("{") :])
+    assert evidence["format"] == "countersign-fork-proof/v1"
+    assert {h["head"]["root"] for h in evidence["statements"]} == {head.root.hex(), twin.root.hex()}
+    expected = f"FORK: the log key {log.public.hex()[:16]} signed two different tree heads of size 5"
+    assert verify_fork_proof(evidence) == expected
+    proof = tmp_path / "fork.json"
+    proof.write_text(json.dumps(evidence))
+    assert main(["fork", str(proof)]) == 0
+    assert "FORK: the log key" in capsys.readouterr().out
+    # The same head twice is no fork, only out of order.
+    log.heads[-1] = log.heads[-2]
+    expect(InvalidBundle, "head line 3 has size 5, not above the previous head's 5", log.lines())
+
+
+def test_reused_receipt_digest_is_refused_by_verify():
+    log = simple_log(signers=4, per_head=4)
+    log.sign("again", "again@x", receipt=receipt_digest(parse_receipt(RECEIPT_A)))
+    log.sign("paper-in-between", channel="paper")
+    log.sign("copy", "copy@x", receipt=receipt_digest(parse_receipt(RECEIPT_A)))
+    log.head()
+    expect(InvalidBundle, "leaves 4 and 6 carry the same receipt", log.lines())
+
+
+def test_online_leaf_needs_a_receipt_and_paper_has_none():
+    log = simple_log(signers=4, per_head=4)
+    log.leaves.append(signature_leaf("online", None, tag("email:nr"), None, DAY))
+    log.count += 1
+    log.head()
+    expect(InvalidBundle, "leaf 4 is an online signature without a receipt", log.lines())
+    log = simple_log(signers=4, per_head=4)
+    log.leaves.append(signature_leaf("paper", tag("person:pr"), None, tag("r:pr"), DAY))
+    log.count += 1
+    log.head()
+    expect(InvalidBundle, "leaf 4 is a paper signature with a receipt", log.lines())
+
+
+def test_superseded_withdrawal_needs_an_online_signature_in_its_batch():
+    log = Log()
+    paper = log.sign("dee", channel="paper")
+    log.sign("eve", channel="paper")
+    log.head()
+    log.withdraw(paper, "superseded")  # nothing supersedes it: a quiet removal
+    log.head()
+    expect(
+        InvalidBundle,
+        "leaves 2..2 withdraw 1 paper signatures as superseded, but add only 0 online signatures",
+        log.lines(),
+    )
+    # One online signature cannot supersede two paper ones.
+    log = Log()
+    log.sign("dee", channel="paper")
+    log.sign("eve", channel="paper")
+    log.head()
+    log.sign("dee", "dee@x")
+    log.withdraw(0, "superseded")
+    log.withdraw(1, "superseded")
+    log.head()
+    expect(InvalidBundle, "withdraw 2 paper signatures as superseded, but add only 1", log.lines())
+    # An online signature from an earlier batch does not count for a later one.
+    log = Log()
+    log.sign("dee", channel="paper")
+    log.sign("fay", "fay@x")
+    log.head()
+    log.withdraw(0, "superseded")
+    log.head()
+    expect(InvalidBundle, "but add only 0 online signatures", log.lines())

@@ -16,7 +16,7 @@ from crypto import twofactor
 from crypto.errors import InvalidIdentity
 
 from ... import ledger
-from ...ledger import accounts
+from ...ledger import accounts, witnessing
 from ...paper_csv import PaperFileError, parse_paper_csv
 from ..errors import render_error
 from ..lookup import services
@@ -119,7 +119,9 @@ def logout():
 @login_required
 def dashboard():
     petitions = [(p, ledger.current_count(p)) for p in accounts.petitions_for(g.organiser)]
-    return render_template("organiser/dashboard.html", petitions=petitions, action=ActionForm())
+    # Witnesses that refused or could not be reached: the operator must see them.
+    reports = witnessing.recent_reports() if g.organiser.is_operator else []
+    return render_template("organiser/dashboard.html", petitions=petitions, action=ActionForm(), reports=reports)
 
 
 @bp.route("/new", methods=["GET", "POST"])
