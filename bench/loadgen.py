@@ -182,7 +182,8 @@ def run_loop(port, make_request, connections, warmup, seconds, host="127.0.0.1",
             closing = _CLOSE_RE.search(buffer, 0, end) is not None
             conn.buffer = buffer[end + length :]
             if window_start <= done < window_end:
-                if status[:1] == b"2":
+                # A signature answers 303 (to the receipt page): done, like any 2xx.
+                if status[:1] == b"2" or status == b"303":
                     result.completed += 1
                     if keep_latencies:
                         result.latencies_ms.append((done - conn.sent_at) * 1000)

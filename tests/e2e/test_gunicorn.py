@@ -187,7 +187,10 @@ def sign(port, name, postcode="S1 2HE"):
     assert status == 200, page
     token = CSRF_RE.search(page).group(1)
     form = urlencode({"csrf_token": token, "name": name, "postcode": postcode, "eligible": "y"})
-    status, page, _ = request(port, "POST", f"/p/{SLUG}/sign", body=form, cookie=cookie)
+    status, page, cookie = request(port, "POST", f"/p/{SLUG}/sign", body=form, cookie=cookie)
+    assert status == 303, f"{status}: {page[:500]}"
+    # The receipt is on the page the form redirects to (Post/Redirect/Get), for this session only.
+    status, page, _ = request(port, "GET", f"/p/{SLUG}/signed", cookie=cookie)
     assert status == 200, f"{status}: {page[:500]}"
     match = RECEIPT_RE.search(page)
     assert match, "no receipt on the signed page"
