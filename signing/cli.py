@@ -83,8 +83,11 @@ def database_problem(error):
     otherwise hide what happened. Only the first line: later ones may quote
     the statement.
     """
-    while isinstance(error.__context__, DATABASE_FAILURES):
-        error = error.__context__
+    cause = error.__context__
+    while cause is not None:  # peewee's errors alternate with the driver's in the chain
+        if isinstance(cause, DATABASE_FAILURES):
+            error = cause
+        cause = cause.__context__
     lines = str(error).strip().splitlines()
     text = lines[0] if lines else type(error).__name__
     if NO_TABLES_RE.search(text):
