@@ -82,6 +82,18 @@ def log_lock(petition_id):
             yield
 
 
+def insert_unless_taken(model, unique_fields, **values):
+    """INSERT one row unless another already holds its ``unique_fields``; True if it was inserted.
+
+    ``ON CONFLICT (…) DO NOTHING`` in both engines, rather than letting the
+    INSERT fail on the unique index: PostgreSQL writes every failed statement
+    to its server log, values included, which is not ours to keep clean. Any
+    other constraint still fails as before.
+    """
+    query = model.insert(**values).on_conflict(conflict_target=unique_fields, action="nothing")
+    return query.as_rowcount().execute() == 1
+
+
 def bulk_insert(model, columns, rows, chunk=1000):
     """Insert many rows of plain values with executemany.
 
