@@ -31,7 +31,9 @@ pytestmark = [
     ),
 ]
 
-ONLINE = Signer(name="Lau Siu Ming", postcode="S10 2TN", email="siu.ming.lau@example.net", display_name="Ming from Sheffield")
+ONLINE = Signer(
+    name="Lau Siu Ming", postcode="S10 2TN", email="siu.ming.lau@example.net", display_name="Ming from Sheffield"
+)
 NO_EMAIL = Signer(name="Chan Tai Man", postcode="S1 2HE", email=None, display_name="Tai Man in S1")
 PAPER = Signer(name="Ho Ka Yan", postcode="S11 8YA", email=None)
 
