@@ -56,7 +56,8 @@ def signing(instance, *args):
     return subprocess.run([*SIGNING, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
-def test_full_disk_is_a_503_for_signers_and_one_line_for_the_operator(small_disk):
+def test_full_disk_is_a_503_for_signers_and_one_line_for_the_operator(small_disk, monkeypatch):
+    monkeypatch.delenv("SIGNING_DATABASE_URL", raising=False)  # the SQLite file on the small disk, always
     instance = small_disk / "instance"
     assert signing(instance, "init").returncode == 0
     created = signing(instance, "petition", "create", SLUG, "--no-email", "--title", "Full", "--body", "Count us.")
