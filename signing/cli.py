@@ -9,8 +9,11 @@ import os
 import re
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
+from peewee import DatabaseError, ImproperlyConfigured, InterfaceError
+from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from crypto import sealed
@@ -67,6 +70,49 @@ class CommandError(click.ClickException):
         click.echo(f"signing: {self.format_message()}", err=True)
 
 
+# Failures of the database or its driver: the operator's to fix, not a bug.
+DATABASE_FAILURES = (DatabaseError, InterfaceError, MaxConnectionsExceeded)
+NO_TABLES_RE = re.compile(r"no such table|relation .* does not exist")
+
+
+def database_problem(error):
+    """One line for a database failure, naming its first cause.
+
+    A failed statement can be followed by a failed rollback ("cannot rollback
+    - no transaction is active" once SQLite found the disk full), which would
+    otherwise hide what happened. Only the first line: later ones may quote
+    the statement.
+    """
+    cause = error.__context__
+    while cause is not None:  # peewee's errors alternate with the driver's in the chain
+        if isinstance(cause, DATABASE_FAILURES):
+            error = cause
+        cause = cause.__context__
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else type(error).__name__
+    if NO_TABLES_RE.search(text):
+        return "the database has no tables yet; run `signing init` first"
+    return f"database: {text}"
+
+
+class Commands(click.Group):
+    """Every command: a setting or a database the operator must fix ends in one line, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except config_module.ConfigError as error:
+            raise CommandError(f"configuration: {error}") from None
+        except DATABASE_FAILURES as error:
+            raise CommandError(database_problem(error)) from None
+        except ImproperlyConfigured as error:
+            raise CommandError(f"database: {error} (for PostgreSQL: pip install 'countersign[postgresql]')") from None
+        except OSError as error:
+            # A folder or file the operator named that cannot be made or read (permissions, full disk).
+            where = f"{error.filename}: " if error.filename else ""
+            raise CommandError(f"{where}{error.strerror or error}") from None
+
+
 @contextmanager
 def app_context(overrides=None):
     try:
@@ -76,21 +122,46 @@ def app_context(overrides=None):
     except ValueError as error:
         raise CommandError(f"configuration: {error}") from None
     with app.app_context(), db.database.connection_context():
+        check_master_key(app.config["MASTER_KEY_FILE"], app.extensions["countersign"].keyring)
         yield app
 
 
+def check_master_key(master_key_file, keys):
+    """Refuse to go on with a master key that does not open the petitions' keys."""
+    refused = ledger.petitions_the_master_key_cannot_open(keys)
+    if refused:
+        named = ", ".join(refused[:3]) + (f" and {len(refused) - 3} more" if len(refused) > 3 else "")
+        raise CommandError(
+            f"the master key {master_key_file} does not open the keys of petition(s) {named}: "
+            "it is another instance's; put this instance's master.key back"
+        )
+
+
 def initialise(settings):
-    """Create the instance folder, missing keys and missing tables; idempotent."""
-    created = keyring.create_missing(settings["MASTER_KEY_FILE"], settings["LOG_KEY_FILE"])
+    """Create the instance folder, missing keys and missing tables; idempotent.
+
+    The database is reached first, so a wrong URL or a database that is down
+    leaves no key files behind.
+    """
+    Path(settings["INSTANCE_PATH"]).mkdir(parents=True, exist_ok=True, mode=0o700)
     db.open_database(settings["DATABASE_URL"])
+    with db.database.connection_context():
+        pass
+    created = keyring.create_missing(settings["MASTER_KEY_FILE"], settings["LOG_KEY_FILE"])
     try:
         migrations.migrate_to_latest()
     except migrations.SchemaVersionError as error:
         raise CommandError(str(error)) from None
+    try:
+        keys = keyring.load(settings["MASTER_KEY_FILE"], settings["LOG_KEY_FILE"])
+    except CryptoError as error:
+        raise CommandError(str(error)) from None
+    with db.database.connection_context():
+        check_master_key(settings["MASTER_KEY_FILE"], keys)
     return created
 
 
-@click.group()
+@click.group(cls=Commands)
 def main():
     """Countersign: petitions that count people without recording who they are."""
     logging_setup.configure(logging.INFO)

@@ -3,10 +3,16 @@
 Every setting an operator may change is a module-level constant below; the
 environment variable ``SIGNING_<NAME>`` overrides ``<NAME>`` and is parsed to
 the type of the default, so a typo fails at start-up instead of at 3 a.m.
+A value of the wrong type in ``instance/config.py``, a file that does not
+run, or a database URL of no known kind is a ``ConfigError``: one line that
+names the setting or file and what to do.
 """
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import flask
 
 # Where the database and the key files live; put it on an encrypted volume.
 INSTANCE_PATH = "instance"
@@ -108,6 +114,11 @@ RATE_LIMIT_WITHDRAW = "10/minute;60/hour"
 RATE_LIMIT_LOGIN = "10/minute;30/hour"
 
 _PREFIX = "SIGNING_"
+DATABASE_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
+
+
+class ConfigError(ValueError):
+    """A setting or the instance's config file that cannot work; the message says which and why."""
 
 
 def _parse(name, default, text):
@@ -117,12 +128,12 @@ def _parse(name, default, text):
             return True
         if lowered in ("0", "false", "no", "off", ""):
             return False
-        raise ValueError(f"{_PREFIX}{name} must be true or false")
+        raise ConfigError(f"{_PREFIX}{name} must be true or false")
     if isinstance(default, int):
         try:
             return int(text)
         except ValueError:
-            raise ValueError(f"{_PREFIX}{name} must be a whole number") from None
+            raise ConfigError(f"{_PREFIX}{name} must be a whole number, not {text!r}") from None
     return text
 
 
@@ -140,13 +151,7 @@ def load(overrides=None, environ=None):
     instance = Path(settings["INSTANCE_PATH"]).resolve()
     settings["INSTANCE_PATH"] = str(instance)
 
-    instance_config = instance / "config.py"
-    if instance_config.is_file():
-        namespace = {}
-        # The operator's own file, as trusted as this code: exec is the point.
-        code = compile(instance_config.read_text(), str(instance_config), "exec")
-        exec(code, namespace)  # noqa: S102  # nosec B102
-        settings.update({k: v for k, v in namespace.items() if k.isupper()})
+    settings.update(_instance_file(instance / "config.py"))
 
     for name, default in defaults().items():
         if name != "INSTANCE_PATH" and _PREFIX + name in environ:
@@ -154,6 +159,44 @@ def load(overrides=None, environ=None):
     settings.update(overrides or {})
 
     settings["DATABASE_URL"] = settings["DATABASE_URL"] or f"sqlite:///{instance / 'countersign.db'}"
+    if not settings["DATABASE_URL"].startswith(DATABASE_SCHEMES):
+        raise ConfigError(
+            "DATABASE_URL must start with sqlite:/// (a file) or postgresql:// (user@host/database), "
+            f"not {settings['DATABASE_URL'].partition('://')[0]!r}"
+        )
+    try:
+        _port = urlsplit(settings["DATABASE_URL"]).port  # parsing it raises for "host:abc"
+    except ValueError:
+        raise ConfigError("DATABASE_URL has a port that is not a number between 0 and 65535") from None
     settings["MASTER_KEY_FILE"] = settings["MASTER_KEY_FILE"] or str(instance / "master.key")
     settings["LOG_KEY_FILE"] = settings["LOG_KEY_FILE"] or str(instance / "log.key")
     return settings
+
+
+_KINDS = {bool: "true or false (True/False)", int: "a whole number", str: "a string in quotes"}
+
+
+def _instance_file(path):
+    """The settings in the operator's ``instance/config.py``, each checked against its default's type."""
+    if not path.is_file():
+        return {}
+    loaded = flask.Config(str(path.parent))
+    try:
+        # The operator's own file, as trusted as this code: running it is the point.
+        loaded.from_pyfile(str(path))
+    except SyntaxError as error:
+        raise ConfigError(f"{path}, line {error.lineno}: {error.msg}; fix the file's Python syntax") from None
+    except Exception as error:  # noqa: BLE001 -- whatever the operator's file raises, say so in one line
+        raise ConfigError(f"{path} fails when run: {type(error).__name__}: {error}") from None
+    known = defaults()
+    for name, value in loaded.items():
+        if name in known and not _same_kind(value, known[name]):
+            want = _KINDS[type(known[name])]
+            raise ConfigError(f"{path}: {name} must be {want}, like the default {known[name]!r}; not {value!r}")
+    return dict(loaded)
+
+
+def _same_kind(value, default):
+    if isinstance(default, bool) or isinstance(value, bool):
+        return type(value) is type(default)
+    return isinstance(value, type(default))

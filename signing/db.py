@@ -2,7 +2,10 @@
 
 SQLite is the embedded default. It runs in WAL mode (readers never wait for
 the writer) with ``secure_delete`` so a shredded key's bytes are overwritten,
-not left in a free page. PostgreSQL is chosen with a ``postgresql://`` URL;
+not left in a free page. Every transaction there begins IMMEDIATE: one that
+read first and then wrote would have to upgrade its read snapshot, and when
+another writer committed in between SQLite refuses at once ("database is
+locked") instead of waiting out the busy timeout. PostgreSQL is chosen with a ``postgresql://`` URL;
 nothing else in the code knows which engine it talks to.
 """
 
@@ -34,14 +37,16 @@ logging.getLogger("peewee").setLevel(logging.WARNING)
 # petition page costs. Idle ones are dropped after stale_timeout seconds.
 POSTGRES_POOL = {"max_connections": 32, "stale_timeout": 300, "timeout": 10}
 SQLITE_POOL = {"max_connections": 32, "stale_timeout": 300, "timeout": 10, "check_same_thread": False}
+# BEGIN IMMEDIATE for every atomic() block, wherever it is (module docstring).
+SQLITE_OPTIONS = {"pragmas": SQLITE_PRAGMAS, "lock_type": "IMMEDIATE"}
 
 
 def open_database(url):
     """Bind the proxy to the database at ``url`` and return it."""
     if url.startswith("sqlite:///"):
-        db = connect(url.replace("sqlite://", "sqlite+pool://", 1), pragmas=SQLITE_PRAGMAS, **SQLITE_POOL)
+        db = connect(url.replace("sqlite://", "sqlite+pool://", 1), **SQLITE_OPTIONS, **SQLITE_POOL)
     elif url.startswith("sqlite"):
-        db = connect(url, pragmas=SQLITE_PRAGMAS)
+        db = connect(url, **SQLITE_OPTIONS)
     elif url.startswith(("postgresql://", "postgres://")):
         db = connect(url.replace("://", "+pool://", 1), **POSTGRES_POOL)
     else:
@@ -108,6 +113,18 @@ class PreparedSelect:
     def first(self, *values):
         found = self.all(*values)
         return found[0] if found else None
+
+
+def insert_unless_taken(model, unique_fields, **values):
+    """INSERT one row unless another already holds its ``unique_fields``; True if it was inserted.
+
+    ``ON CONFLICT (…) DO NOTHING`` in both engines, rather than letting the
+    INSERT fail on the unique index: PostgreSQL writes every failed statement
+    to its server log, values included, which is not ours to keep clean. Any
+    other constraint still fails as before.
+    """
+    query = model.insert(**values).on_conflict(conflict_target=unique_fields, action="nothing")
+    return query.as_rowcount().execute() == 1
 
 
 def bulk_insert(model, columns, rows, chunk=1000):

@@ -16,7 +16,8 @@ One module per topic:
 - ``names``: public display names and their moderation;
 - ``publishing``, ``logstore``: batches, the Merkle log and its signed heads;
 - ``totals``, ``certificates``: published figures; ``shredding``: the end;
-- ``accounts``, ``contacts``, ``throttle``: organisers, sealed contacts, Argon2id slots.
+- ``accounts``, ``contacts``, ``throttle``: organisers, sealed contacts, Argon2id slots;
+- ``keycheck``: whether the master key opens the petitions' keys.
 """
 
 from ..models import CLOSED, DRAFT, OPEN, SHREDDED  # statuses callers compare against
@@ -54,6 +55,7 @@ from .identities import (
     deliverable_address,
     eligible_postcode,
 )
+from .keycheck import petitions_the_master_key_cannot_open
 from .names import DISPLAY_NAME_MAX_CHARS, clean_display_name, display_names, hide_display_name
 from .online import sign_online
 from .paper import PaperResult, add_paper_signatures

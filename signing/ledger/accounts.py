@@ -10,10 +10,10 @@ from datetime import timedelta
 from functools import lru_cache
 
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from peewee import IntegrityError
 
 from crypto import twofactor
 
+from ..db import insert_unless_taken
 from ..models import Organiser, Petition
 from .errors import AccountError, LoginFailed, OrganiserExists, TwoFactorRefused, WeakPassword
 
@@ -50,11 +50,11 @@ def add_organiser(services, email, password, is_operator=False):
     if "@" not in email or len(email) > 254:
         raise AccountError("that is not an email address")
     check_password_strength(password)
-    try:
-        password_hash = services.password_hasher.hash(password)
-        return Organiser.create(email=email, password_hash=password_hash, is_operator=is_operator)
-    except IntegrityError:
-        raise OrganiserExists(f"an organiser with the address {email} already exists") from None
+    password_hash = services.password_hasher.hash(password)
+    fields = {"email": email, "password_hash": password_hash, "is_operator": is_operator}
+    if not insert_unless_taken(Organiser, [Organiser.email], **fields):
+        raise OrganiserExists(f"an organiser with the address {email} already exists")
+    return Organiser.get(Organiser.email == email)
 
 
 def authenticate(services, email, password, code=None):

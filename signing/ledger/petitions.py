@@ -3,11 +3,9 @@
 import json
 import re
 
-from peewee import IntegrityError
-
 from crypto.keys import new_salt
 
-from ..db import PreparedSelect, database
+from ..db import PreparedSelect, database, insert_unless_taken
 from ..models import CLOSED, DRAFT, OPEN, PENDING, SHREDDED, Petition, Signature
 from . import logstore
 from .errors import InvalidPetition, PetitionNotDraft, PetitionNotOpen, PolicyFixed, SlugTaken
@@ -27,16 +25,14 @@ def create_petition(services, *, slug, title, body, eligibility="", status=OPEN,
     """
     if not SLUG_RE.fullmatch(slug or ""):
         raise InvalidPetition("slug must be 1-64 lower-case letters, digits or dashes")
-    try:
-        with database.atomic():
-            petition = _insert_petition(services, slug, title, body, eligibility, status, policy)
-    except IntegrityError:
-        raise SlugTaken() from None
-    return petition
+    with database.atomic():
+        return _insert_petition(services, slug, title, body, eligibility, status, policy)
 
 
 def _insert_petition(services, slug, title, body, eligibility, status, policy):
-    petition = Petition.create(
+    inserted = insert_unless_taken(
+        Petition,
+        [Petition.slug],
         slug=slug,
         title=title,
         body=body,
@@ -47,6 +43,9 @@ def _insert_petition(services, slug, title, body, eligibility, status, policy):
         argon2_params=json.dumps(services.argon2.to_dict()),
         **policy,
     )
+    if not inserted:
+        raise SlugTaken()
+    petition = Petition.get(Petition.slug == slug)
     logstore.store_head(petition, 0, logstore.merkle.EMPTY_ROOT, 0, services.keyring, services.clock())
     return petition
 

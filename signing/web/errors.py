@@ -5,6 +5,8 @@ import logging
 from flask import render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from peewee import InterfaceError, OperationalError
+from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BuildError
 
@@ -25,6 +27,10 @@ MESSAGES = {
     500: (_l("Something went wrong"), _l("Nothing you sent was kept. Please try again later.")),
     503: (_l("Busy"), _l("The service is busy. Please try again in a moment.")),
 }
+UNAVAILABLE = (
+    _l("Temporarily unavailable"),
+    _l("The service cannot store or look up signatures just now. Please try again in a few minutes."),
+)
 
 
 COOKIE_MESSAGE = _l(
@@ -98,6 +104,13 @@ DOMAIN_ERRORS = {
 # Refusals that say "try again shortly": nothing was computed or stored.
 RETRY_LATER = {ledger.TagsBusy, ledger.MailError}
 
+# The database cannot be reached or cannot write (stopped, restarting, out of
+# connections, disk full, locked too long): peewee wraps psycopg2's and
+# sqlite3's errors in these. Not the client's fault and not a bug: a 503 that
+# says when to come back, and the pool reconnects once the database is back.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, MaxConnectionsExceeded)
+DATABASE_RETRY_AFTER_SECONDS = 30
+
 
 def _form_address():
     page = FORM_PAGES.get(request.endpoint)
@@ -143,6 +156,19 @@ def init_app(app):
         body, status = render_error(status, message, title)
         headers = {"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)} if type(error) in RETRY_LATER else {}
         return body, status, headers
+
+    def _database_unavailable(error):
+        # The kind of failure only: a driver's message may quote the statement.
+        log.error("database unavailable (%s) in %s", type(error).__name__, request.endpoint)
+        headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+        if wants_json():
+            return {"error": "database unavailable"}, 503, headers
+        title, message = UNAVAILABLE
+        body, status = render_error(503, message, title)
+        return body, status, headers
+
+    for kind in DATABASE_UNAVAILABLE:
+        app.register_error_handler(kind, _database_unavailable)
 
     @app.errorhandler(HTTPException)
     def _http(error):

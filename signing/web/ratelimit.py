@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from flask import current_app, request
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
+from limits import parse_many
 
 from .errors import render_error
 
@@ -105,7 +106,15 @@ def limiter_of(app):
 
 
 def init_app(app, address_keys=None):
-    """Attach a limiter of this app's own (its storage, its key). Call before CSRF is set up."""
+    """Attach a limiter of this app's own (its storage, its key). Call before CSRF is set up.
+
+    A limit that does not parse is a ValueError here, at start-up, not a 500 on the first request.
+    """
+    for setting in sorted({setting for setting, _methods in LIMITED_ENDPOINTS.values()}):
+        try:
+            parse_many(app.config[setting])
+        except ValueError:
+            raise ValueError(f"{setting} must be like '10/minute;120/hour', not {app.config[setting]!r}") from None
     keys = address_keys or AddressKeys()
     limiter = Limiter(
         key_func=lambda: keys(request.remote_addr),

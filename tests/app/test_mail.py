@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from helpers import PUBLIC_URL, Mailbox, Signer, free_port, make_petition
+from helpers import POSTGRES_URL, PUBLIC_URL, Mailbox, Signer, free_port, make_petition, reset_postgres
 
 from signing import mail
 from signing.ledger.errors import MailError
@@ -184,6 +184,8 @@ def test_demo_prints_mail_to_the_console(tmp_path, monkeypatch):
     from signing import cli
 
     served = {}
+    if POSTGRES_URL:
+        reset_postgres(POSTGRES_URL)  # no petitions left by earlier tests, wrapped under their master keys
     monkeypatch.setenv("SIGNING_INSTANCE_PATH", str(tmp_path / "demo-instance"))
     monkeypatch.delenv("SIGNING_MAIL_BACKEND", raising=False)
     monkeypatch.setattr(cli, "run_simple", lambda host, port, app, **kw: served.update(app=app, handler=kw))

@@ -54,12 +54,13 @@ def duplicate_spelling(i):
 class Server:
     """`signing serve` on a loopback socket that outlives the server."""
 
-    def __init__(self, tmp_path, engine):
+    def __init__(self, tmp_path, engine, database_url=None, **settings):
+        """``database_url`` names another PostgreSQL than the suite's; ``settings`` are more SIGNING_*."""
         self.instance = tmp_path / "instance"
         self.log_path = tmp_path / "server.log"
         if engine == "postgresql":
-            self.database_url = POSTGRES_URL
-            database = db.open_database(POSTGRES_URL)
+            self.database_url = database_url or POSTGRES_URL
+            database = db.open_database(self.database_url)
             with database.connection_context():
                 database.drop_tables(ALL_MODELS, safe=True, cascade=True)
         else:
@@ -74,6 +75,7 @@ class Server:
             "SIGNING_DEVELOPMENT": "true",
             # Hundreds of signatures from one loopback address, on purpose.
             "SIGNING_RATE_LIMITS_ENABLED": "false",
+            **{f"SIGNING_{name}": str(value) for name, value in settings.items()},
         }
         self.listener = socket.create_server(("127.0.0.1", 0), backlog=256)
         self.port = self.listener.getsockname()[1]
@@ -147,7 +149,7 @@ class Server:
     def close(self):
         self.stop()
         self.listener.close()
-        if not db.database.is_closed():
+        if db.database.obj is not None and not db.database.is_closed():
             db.database.close()
 
     def log(self):
