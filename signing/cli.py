@@ -84,8 +84,9 @@ def initialise(settings):
     created = keyring.create_missing(settings["MASTER_KEY_FILE"], settings["LOG_KEY_FILE"])
     db.open_database(settings["DATABASE_URL"])
     try:
-        migrations.migrate_to_latest()
-    except migrations.SchemaVersionError as error:
+        master_key = keyring.load(settings["MASTER_KEY_FILE"], settings["LOG_KEY_FILE"]).master_key
+        migrations.migrate_to_latest(master_key=master_key)
+    except (migrations.SchemaVersionError, CryptoError) as error:
         raise CommandError(str(error)) from None
     return created
 

@@ -3,9 +3,6 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from crypto import keys
 from crypto.errors import InvalidKey
 from crypto.treehead import key_id
@@ -14,7 +11,7 @@ from crypto.treehead import key_id
 @dataclass(frozen=True, repr=False)
 class Keyring:
     master_key: bytes
-    log_key: Ed25519PrivateKey
+    log_key: keys.Ed25519PrivateKey
 
     def __repr__(self):
         # Never let a traceback or a debugger print the key bytes.
@@ -22,7 +19,7 @@ class Keyring:
 
     @property
     def log_public_key(self) -> bytes:
-        return self.log_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return keys.log_public_key_bytes(self.log_key)
 
     @property
     def log_key_id(self) -> str:

@@ -50,6 +50,9 @@ class Organiser(BaseModel):
     # (signing/twofactor.py).
     totp_secret = CharField(max_length=64, null=True)
     recovery_codes = TextField(null=True)
+    # A secret offered at enrolment, sealed like totp_secret, kept here (never
+    # sent back by the client) until a code from it turns two-factor on.
+    totp_pending = CharField(max_length=64, null=True)
     # Bumped at password change or "log out everywhere"; sessions carry it.
     session_epoch = IntegerField(default=0)
 
@@ -214,6 +217,6 @@ class SchemaVersion(BaseModel):
     version = IntegerField()
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 
 ALL_MODELS = [Petition, Organiser, Signature, Leaf, Node, TreeHead, SealedContact, SchemaVersion]

@@ -129,3 +129,35 @@ def test_refuses_gaps_in_step_numbers(empty_database):
 def test_check_version_on_empty_database_says_run_init(empty_database):
     with pytest.raises(migrations.SchemaVersionError, match="signing init"):
         migrations.check_version()
+
+
+def test_init_rewraps_keys_wrapped_under_the_master_key_itself(tmp_path, empty_database, monkeypatch):
+    """DESIGN §4, one key one purpose: `signing init` moves format 1 wrapped keys to the HKDF wrapping key, once."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from crypto import keys
+    from signing.models import Petition
+
+    monkeypatch.setenv("SIGNING_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.setenv("SIGNING_DATABASE_URL", empty_database)
+    runner = CliRunner()
+    assert runner.invoke(main, ["init"]).exit_code == 0
+    master = keys.load_master_key(tmp_path / "instance" / "master.key")
+    petition_key, nonce = keys.new_petition_key(), bytes(12)
+    legacy = b"\x01" + nonce + AESGCM(master).encrypt(nonce, petition_key, b"countersign/petition-key/v1\x00old")
+    with db.database.connection_context():
+        Petition.create(slug="old", title="t", body="b", salt=keys.new_salt(), wrapped_key=legacy, argon2_params="{}")
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=2)
+        db.database.execute_sql("ALTER TABLE organiser DROP COLUMN totp_pending")
+
+    result = runner.invoke(main, ["init"])
+    assert result.exit_code == 0, result.output
+    assert recorded_versions() == [2, 3, 4]
+    with db.database.connection_context():
+        wrapped = bytes(Petition.get(Petition.slug == "old").wrapped_key)
+    assert wrapped[0] == 2
+    assert keys.unwrap_petition_key(master, wrapped, "old") == petition_key
+    assert runner.invoke(main, ["init"]).exit_code == 0
+    with db.database.connection_context():
+        assert bytes(Petition.get(Petition.slug == "old").wrapped_key) == wrapped  # applied once
