@@ -31,9 +31,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from peewee import CharField, TextField, fn
+from playhouse.migrate import SchemaMigrator, migrate
 
 from crypto import keys
-from playhouse.migrate import SchemaMigrator, migrate
 
 from . import db
 from .db import database
@@ -71,7 +71,7 @@ def rewrap_petition_keys(migrator, master_key):
         rewrapped = keys.rewrap_legacy(master_key, bytes(wrapped), slug)
         if rewrapped is not None:
             database.execute_sql(
-                f"UPDATE petition SET wrapped_key = {database.param} WHERE id = {database.param}",  # noqa: S608  # nosec B608
+                f"UPDATE petition SET wrapped_key = {database.param} WHERE id = {database.param}",  # noqa: S608
                 (rewrapped, petition_id),
             )
 

@@ -252,7 +252,8 @@ def test_wrapping_key_is_not_the_master_key():
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     wrapped = wrap_petition_key(MASTER, PETITION_KEY, "petition-1")
-    assert wrapping_key(MASTER) not in (MASTER, derive_subkey(MASTER, "organiser-totp"), derive_subkey(MASTER, "web-session"))
+    others = (MASTER, derive_subkey(MASTER, "organiser-totp"), derive_subkey(MASTER, "web-session"))
+    assert wrapping_key(MASTER) not in others
     with pytest.raises(InvalidTag):
         AESGCM(MASTER).decrypt(wrapped[1:13], wrapped[13:], b"countersign/petition-key/v1\x00petition-1")
     assert AESGCM(wrapping_key(MASTER)).decrypt(
@@ -264,7 +265,8 @@ def _legacy_wrap(master, petition_key, petition_id):
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     nonce = bytes(12)
-    return b"\x01" + nonce + AESGCM(master).encrypt(nonce, petition_key, b"countersign/petition-key/v1\x00" + petition_id.encode())
+    ad = b"countersign/petition-key/v1\x00" + petition_id.encode()
+    return b"\x01" + nonce + AESGCM(master).encrypt(nonce, petition_key, ad)
 
 
 def test_legacy_wrapped_key_rewrapped_once_and_only_by_rewrap():
