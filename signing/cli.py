@@ -320,17 +320,32 @@ def import_paper(slug, csv_file):
 @main.command()
 @click.argument("slug")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def shred(slug, yes):
+@click.option(
+    "--wait", type=click.FloatRange(min=0), default=ledger.SHRED_WAIT_SECONDS, show_default=True,
+    help="Seconds to wait for readers holding an old copy of the key.",
+)
+def shred(slug, yes, wait):
     """Destroy a closed petition's key: nobody can ever test who signed it again."""
     with app_context() as app:
         target = _petition_or_fail(slug)
-        if not yes:
+        if not yes and target.status != ledger.SHREDDED:
             click.confirm(f"Destroy the key of {slug} for ever?", abort=True)
         try:
-            ledger.shred(app.extensions["countersign"], target)
+            places = ledger.shred(app.extensions["countersign"], target, wait_seconds=wait)
         except ledger.PetitionNotClosed:
             raise CommandError(f"{slug} is not closed: close it first") from None
-        click.echo(f"{slug}: key destroyed; log, totals and certificate remain")
+        except ledger.ShredIncomplete as error:
+            raise CommandError(
+                f"{slug}: NOT FINISHED: the key is removed from the petition, but {error}; "
+                f"end that reader (or stop the service briefly) and run `signing shred {slug}` again"
+            ) from None
+        click.echo(
+            f"{slug}: key destroyed and proven absent from {', '.join(places)}; log, totals and certificate remain"
+        )
+        click.echo(
+            "backups and database copies made before now still hold the key: "
+            "run `signing rotate-master-key` (README, Backups and shredding)"
+        )
 
 
 @main.group()

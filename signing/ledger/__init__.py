@@ -39,6 +39,7 @@ from .errors import (
     PetitionNotOpen,
     PolicyFixed,
     PostcodeNotEligible,
+    ShredIncomplete,
     SlugTaken,
     TagsBusy,
     TwoFactorRefused,
@@ -71,4 +72,5 @@ from .petitions import (
 from .publishing import in_latest_head, maybe_publish, publish
 from .receipts import ReceiptStatus, find_signature, receipt_proof_document, receipt_status, withdraw
 from .services import Services, utcnow
+from .shredding import WAIT_SECONDS as SHRED_WAIT_SECONDS
 from .shredding import shred
