@@ -71,7 +71,7 @@ def rewrap_petition_keys(migrator, master_key):
         rewrapped = keys.rewrap_legacy(master_key, bytes(wrapped), slug)
         if rewrapped is not None:
             database.execute_sql(
-                f"UPDATE petition SET wrapped_key = {database.param} WHERE id = {database.param}",  # noqa: S608
+                f"UPDATE petition SET wrapped_key = {database.param} WHERE id = {database.param}",  # noqa: S608  # nosec B608 -- the parameter marker only
                 (rewrapped, petition_id),
             )
 
