@@ -153,6 +153,26 @@ def load_master_key(path: str | os.PathLike[str]) -> bytes:
     return _read_key_file(path, "master key", KEY_BYTES)
 
 
+def overwrite_key_file(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` over the existing key file's bytes, in place, and flush it to disk.
+
+    In place rather than by rename, so that on an ordinary (not copy-on-write)
+    file system the old key's blocks are overwritten, not merely freed. SSDs
+    and copy-on-write file systems may still keep old blocks: README says so.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError as exc:
+        raise KeyFileError(f"cannot open key file {os.fspath(path)}: {exc.strerror}") from None
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    except OSError as exc:
+        raise KeyFileError(f"cannot write key file {os.fspath(path)}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
 def create_log_key_file(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
     """Create ``path`` holding a fresh Ed25519 private key (raw 32 bytes, RFC 8032), mode 0600.
 

@@ -348,6 +348,31 @@ def shred(slug, yes, wait):
         )
 
 
+@main.command("rotate-master-key")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def rotate_master_key(yes):
+    """Move every stored key under a new master key and destroy the old one (after shredding).
+
+    Stop `signing serve` on every host first; afterwards copy the new master
+    key file to every host (README, "Backups and shredding").
+    """
+    settings = config_module.load()
+    if not yes:
+        click.confirm("Is `signing serve` stopped on every host?", abort=True)
+    db.open_database(settings["DATABASE_URL"])
+    try:
+        with db.database.connection_context():
+            migrations.check_version()
+            keyring.rotate_master_key(settings["MASTER_KEY_FILE"], ledger.rewrap_stored_keys)
+    except (migrations.SchemaVersionError, CryptoError) as error:
+        raise CommandError(str(error)) from None
+    click.echo(
+        f"new master key in {settings['MASTER_KEY_FILE']}, the old one overwritten; "
+        "copy this file to every host, replace the master key in your key backup, destroy every copy of "
+        "the old one, and take a fresh database backup now (older ones cannot compute tags any more)"
+    )
+
+
 @main.group()
 def keys():
     """Keys kept by people, not by the server."""

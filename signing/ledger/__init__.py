@@ -48,6 +48,7 @@ from .errors import (
     WeakPassword,
 )
 from .identities import Identity, canonical_identity, compute_tags, compute_tags_in_parallel, deliverable_address
+from .masterkey import rewrap_stored_keys
 from .names import DISPLAY_NAME_MAX_CHARS, clean_display_name, display_names, hide_display_name
 from .online import sign_online
 from .paper import PaperResult, add_paper_signatures

@@ -213,6 +213,31 @@ def disable_two_factor(services, organiser, password, code):
     Organiser.update(totp_secret=None, recovery_codes=None, failed_logins=0).where(Organiser.id == fresh.id).execute()
 
 
+def reseal_two_factor_secrets(old_master_key, new_master_key):
+    """Every stored TOTP secret (on or pending) sealed again under the new master key's sub-key."""
+    new_key = twofactor.secret_key(new_master_key)
+    old_key = None if old_master_key is None else twofactor.secret_key(old_master_key)
+    sealed = Organiser.totp_secret.is_null(False) | Organiser.totp_pending.is_null(False)
+    for organiser in Organiser.select().where(sealed):
+        updates = {}
+        for field in ("totp_secret", "totp_pending"):
+            stored = getattr(organiser, field)
+            if stored is None or _opens_secret(new_key, organiser.id, stored):
+                continue
+            secret = None if old_key is None else _opens_secret(old_key, organiser.id, stored)
+            if secret is not None:  # one neither key opens stays as it is: it fails closed at sign-in
+                updates[field] = twofactor.seal_secret(new_key, organiser.id, secret)
+        if updates:
+            Organiser.update(**updates).where(Organiser.id == organiser.id).execute()
+
+
+def _opens_secret(key, organiser_id, stored):
+    try:
+        return twofactor.open_secret(key, organiser_id, stored)
+    except twofactor.SecretUnreadable:
+        return None
+
+
 def remaining_recovery_codes(organiser):
     return len(twofactor.State.from_json(organiser.recovery_codes).recovery)
 
