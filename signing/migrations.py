@@ -30,7 +30,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from peewee import CharField, TextField, fn
+from peewee import CharField, DateTimeField, IntegerField, TextField, fn
 from playhouse.migrate import SchemaMigrator, migrate
 
 from crypto import keys
@@ -76,14 +76,22 @@ def rewrap_petition_keys(migrator, master_key):
             )
 
 
-def add_organiser_totp_pending(migrator):
-    migrate(migrator.add_column("organiser", "totp_pending", CharField(max_length=64, null=True)))
+def add_organiser_two_factor_columns(migrator):
+    migrate(
+        migrator.add_column("organiser", "totp_pending", CharField(max_length=64, null=True)),
+        migrator.add_column("organiser", "failed_codes", IntegerField(default=0)),
+        migrator.add_column("organiser", "codes_locked_until", DateTimeField(null=True)),
+    )
 
 
 STEPS: list[Step] = [
     Step(2, "petition.title_zh, body_zh, eligibility_zh (Traditional Chinese text)", add_petition_chinese_text),
     Step(3, "petition keys re-wrapped under a key derived from the master key", rewrap_petition_keys, True),
-    Step(4, "organiser.totp_pending (enrolment secret kept on the server)", add_organiser_totp_pending),
+    Step(
+        4,
+        "organiser.totp_pending (enrolment secret kept on the server), failed_codes, codes_locked_until",
+        add_organiser_two_factor_columns,
+    ),
 ]
 
 

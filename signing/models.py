@@ -53,6 +53,10 @@ class Organiser(BaseModel):
     # A secret offered at enrolment, sealed like totp_secret, kept here (never
     # sent back by the client) until a code from it turns two-factor on.
     totp_pending = CharField(max_length=64, null=True)
+    # Wrong codes after a right password lock the second factor on their own:
+    # a stranger's wrong passwords (failed_logins) never lock out password + code.
+    failed_codes = IntegerField(default=0)
+    codes_locked_until = DateTimeField(null=True)
     # Bumped at password change or "log out everywhere"; sessions carry it.
     session_epoch = IntegerField(default=0)
 

@@ -149,7 +149,8 @@ def test_init_rewraps_keys_wrapped_under_the_master_key_itself(tmp_path, empty_d
         Petition.create(slug="old", title="t", body="b", salt=keys.new_salt(), wrapped_key=legacy, argon2_params="{}")
         SchemaVersion.delete().execute()
         SchemaVersion.create(version=2)
-        db.database.execute_sql("ALTER TABLE organiser DROP COLUMN totp_pending")
+        for column in ("totp_pending", "failed_codes", "codes_locked_until"):
+                db.database.execute_sql(f"ALTER TABLE organiser DROP COLUMN {column}")  # noqa: S608
 
     result = runner.invoke(main, ["init"])
     assert result.exit_code == 0, result.output

@@ -5,7 +5,7 @@ import re
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, DateField, HiddenField, PasswordField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Optional, ValidationError
 
 from crypto.errors import InvalidKey
@@ -38,8 +38,7 @@ def _password_field(label):
 
 
 class TwoFactorEnrolForm(FlaskForm):
-    # The secret shown on the same page, sent back with the first code it makes.
-    secret = HiddenField(validators=[DataRequired(REQUIRED), at_most(64), no_control_characters])
+    # No secret here: it stays on the server (Organiser.totp_pending) until enrolment completes.
     password = _password_field(_l("Your password"))
     code = StringField(
         _l("The six-digit code your app shows now"),
