@@ -147,8 +147,9 @@ def update_petition(petition, **fields):
     read, under the rules they saw. Only the closing date may move after that.
     """
     if petition.status != DRAFT:
-        # A lost contact key may be replaced; new contacts are sealed to the new one.
-        fixed = set(fields) - {"closes_on", "thresholds", "contact_public_key"}
+        # The contact key is fixed too: a session that could swap it would have
+        # later "keep me informed" addresses sealed to someone else, unseen.
+        fixed = set(fields) - {"closes_on", "thresholds"}
         changed = {name for name in fixed if getattr(petition, name) != fields[name]}
         if changed:
             raise PolicyFixed()
