@@ -21,6 +21,8 @@ service run by the same tor daemon): THREAT_MODEL.md weighs that.
 import hashlib
 import hmac
 import ipaddress
+import logging
+import re
 import secrets
 import threading
 import time
@@ -48,6 +50,29 @@ KEY_BYTES = 32
 # 128 bits of the MAC: as good as all of it for telling clients apart.
 KEY_HEX_CHARS = 32
 _EXTENSION = "countersign.limiter"
+ADDRESS_KEYS_EXTENSION = "countersign.address_keys"
+_HEX_RUN = re.compile(r"[0-9a-f]{16,}")
+
+
+class WithholdClientKeys(logging.Filter):
+    """Flask-Limiter logs every refusal with the client's key ("ratelimit 10 per 1 minute
+    (LIMITER/countersign/3c550a67…) exceeded"): a MAC of the address, the same all day, so a
+    pseudonym of the client. Every argument of its records loses such runs of hex."""
+
+    def filter(self, record):
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                arg if isinstance(arg, int | float) or arg is None else _HEX_RUN.sub("…", str(arg))
+                for arg in record.args
+            )
+        record.msg = _HEX_RUN.sub("…", str(record.msg))
+        return True
+
+
+def _withhold_client_keys():
+    logger = logging.getLogger("flask-limiter")
+    if not any(isinstance(f, WithholdClientKeys) for f in logger.filters):
+        logger.addFilter(WithholdClientKeys())
 
 
 def utcnow():
@@ -107,6 +132,8 @@ def limiter_of(app):
 def init_app(app, address_keys=None):
     """Attach a limiter of this app's own (its storage, its key). Call before CSRF is set up."""
     keys = address_keys or AddressKeys()
+    _withhold_client_keys()
+    app.extensions[ADDRESS_KEYS_EXTENSION] = keys
     limiter = Limiter(
         key_func=lambda: keys(request.remote_addr),
         default_limits=[limit_for_request],
