@@ -13,6 +13,7 @@ from crypto.normalise import EMAIL_MAX_CHARS, NAME_MAX_CHARS, POSTCODE_MAX_CHARS
 from crypto.sealed import parse_public_key
 
 from ...ledger import SLUG_RE
+from ...ledger.petitions import is_one_line
 from ...ledger.accounts import PASSWORD_MAX_CHARS
 from ..forms import REQUIRED, at_most, no_control_characters
 
@@ -54,6 +55,12 @@ class TwoFactorDisableForm(FlaskForm):
     )
 
 
+def one_line(_form, field):
+    """A title becomes a mail's Subject: one line, no tabs or line breaks."""
+    if not is_one_line(field.data or ""):
+        raise ValidationError(_l("A title must be one line: remove line breaks and tabs."))
+
+
 def valid_slug(_form, field):
     if not SLUG_RE.fullmatch(field.data or ""):
         raise ValidationError(_l("Use lower-case letters, digits and dashes only, like council-petitions-2026."))
@@ -92,14 +99,16 @@ class PetitionForm(FlaskForm):
     slug = StringField(
         _l("Address (slug)"), validators=[DataRequired(REQUIRED), at_most(64), no_control_characters, valid_slug]
     )
-    title = StringField(_l("Title"), validators=[DataRequired(REQUIRED), at_most(200), no_control_characters])
+    title = StringField(
+        _l("Title"), validators=[DataRequired(REQUIRED), at_most(200), no_control_characters, one_line]
+    )
     body = TextAreaField(_l("Text"), validators=[DataRequired(REQUIRED), at_most(20_000), no_control_characters])
     eligibility = TextAreaField(
         _l("Who may sign"), validators=[Optional(), at_most(2_000), no_control_characters]
     )
     # The same text for readers of Traditional Chinese; empty shows them the English.
     title_zh = StringField(
-        _l("Title in Traditional Chinese"), validators=[Optional(), at_most(200), no_control_characters]
+        _l("Title in Traditional Chinese"), validators=[Optional(), at_most(200), no_control_characters, one_line]
     )
     body_zh = TextAreaField(
         _l("Text in Traditional Chinese"), validators=[Optional(), at_most(20_000), no_control_characters]
