@@ -13,8 +13,8 @@ from crypto.normalise import EMAIL_MAX_CHARS, NAME_MAX_CHARS, POSTCODE_MAX_CHARS
 from crypto.sealed import parse_public_key
 
 from ...ledger import SLUG_RE
-from ...ledger.petitions import is_one_line
 from ...ledger.accounts import PASSWORD_MAX_CHARS
+from ...ledger.petitions import is_one_line
 from ..forms import REQUIRED, at_most, no_control_characters
 
 AREAS_RE = re.compile(r"[A-Za-z]{1,2}(?:\s+[A-Za-z]{1,2})*", re.ASCII)
