@@ -266,6 +266,10 @@ def moderate(slug, signature_id, choice):
     return redirect(url_for("organiser.names", slug=slug))
 
 
+# A request cannot wait as long as `signing shred` does; pressing again finishes it.
+WEB_SHRED_WAIT_SECONDS = 10
+
+
 @bp.post("/p/<slug>/shred")
 @login_required
 def shred(slug):
@@ -273,8 +277,13 @@ def shred(slug):
     form = ShredForm()
     if not form.validate_on_submit() or form.confirm_slug.data.strip() != petition.slug:
         return render_error(400, _l("Type the petition's address exactly to confirm shredding. Nothing was done."))
-    ledger.shred(services(), petition)
-    flash(_l("The petition's key is destroyed. Its log, totals and certificate remain."))
+    ledger.shred(services(), petition, wait_seconds=WEB_SHRED_WAIT_SECONDS)
+    flash(
+        _l(
+            "The petition's key is destroyed and proven gone from the database. Its log, totals and certificate "
+            "remain. Backups made before now still hold the key until the operator rotates the master key."
+        )
+    )
     return redirect(url_for("organiser.petition", slug=slug))
 
 
