@@ -170,11 +170,16 @@ def update_petition(petition, **fields):
         # The contact key is fixed too: a session that could swap it would have
         # later "keep me informed" addresses sealed to someone else, unseen.
         fixed = set(fields) - {"closes_on", "thresholds"}
-        changed = {name for name in fixed if getattr(petition, name) != fields[name]}
+        changed = {name for name in fixed if _plain(getattr(petition, name)) != _plain(fields[name])}
         if changed:
             raise PolicyFixed()
     Petition.update(**fields).where(Petition.id == petition.id).execute()
     return Petition.get_by_id(petition.id)
+
+
+def _plain(value):
+    # PostgreSQL hands bytea back as a memoryview, which does not compare equal to bytes.
+    return bytes(value) if isinstance(value, memoryview) else value
 
 
 def open_petition(petition):
