@@ -7,10 +7,18 @@ passed in by the caller.
 
 Key hierarchy::
 
-    master key (32 bytes, file, mode 0600)
-      └─ wraps, per petition, with AES-256-GCM → petition key (32 bytes)
-           └─ HKDF-SHA256 → "tags", "confirm", "contact" sub-keys (32 bytes each)
+    master key (32 bytes, file, mode 0600): only ever HKDF input, never a cipher key
+      ├─ HKDF-SHA256 "petition-key-wrap" → wrapping key
+      │    └─ wraps, per petition, with AES-256-GCM → petition key (32 bytes)
+      │         └─ HKDF-SHA256 → "tags", "confirm", "contact" sub-keys (32 bytes each)
+      ├─ HKDF-SHA256 "organiser-totp" → encrypts TOTP secrets at rest
+      └─ HKDF-SHA256 "web-session" → signs session cookies
     log key (Ed25519, raw 32-byte private key, file, mode 0600)
+
+One key, one purpose (DESIGN §4): before format 2 the master key itself was
+the AES-GCM key *and* the HKDF input for the other keys. Format 1 wrapped
+keys are read only by ``rewrap_legacy``, which the schema step run by
+``signing init`` applies once to every stored key.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from crypto.errors import InvalidKey, KeyFileError
 
@@ -32,7 +41,9 @@ KEY_BYTES = 32
 SALT_BYTES = 16
 LOG_KEY_BYTES = 32  # RFC 8032 Ed25519 private key (the seed), raw
 
-WRAP_VERSION = b"\x01"
+WRAP_VERSION = b"\x02"  # under the HKDF wrapping key
+LEGACY_WRAP_VERSION = b"\x01"  # under the master key itself (before key separation)
+WRAP_PURPOSE = "petition-key-wrap"
 WRAP_NONCE_BYTES = 12
 WRAP_TAG_BYTES = 16
 WRAPPED_KEY_BYTES = (
@@ -142,6 +153,26 @@ def load_master_key(path: str | os.PathLike[str]) -> bytes:
     return _read_key_file(path, "master key", KEY_BYTES)
 
 
+def overwrite_key_file(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` over the existing key file's bytes, in place, and flush it to disk.
+
+    In place rather than by rename, so that on an ordinary (not copy-on-write)
+    file system the old key's blocks are overwritten, not merely freed. SSDs
+    and copy-on-write file systems may still keep old blocks: README says so.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError as exc:
+        raise KeyFileError(f"cannot open key file {os.fspath(path)}: {exc.strerror}") from None
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    except OSError as exc:
+        raise KeyFileError(f"cannot write key file {os.fspath(path)}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
 def create_log_key_file(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
     """Create ``path`` holding a fresh Ed25519 private key (raw 32 bytes, RFC 8032), mode 0600.
 
@@ -150,6 +181,11 @@ def create_log_key_file(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
     key = Ed25519PrivateKey.generate()
     _create_key_file(path, key.private_bytes_raw(), "log signing key")
     return key
+
+
+def log_public_key_bytes(log_key: Ed25519PrivateKey) -> bytes:
+    """The raw 32-byte Ed25519 public key of the log key (RFC 8032)."""
+    return log_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 def load_log_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
@@ -183,14 +219,19 @@ def _check_len(value: bytes, want: int, what: str) -> None:
         raise ValueError(f"{what} is {len(value)} bytes, want {want}")
 
 
+def wrapping_key(master_key: bytes) -> bytes:
+    """The AES-256-GCM key that wraps petition keys: HKDF of the master key, label "petition-key-wrap"."""
+    return derive_subkey(master_key, WRAP_PURPOSE)
+
+
 def wrap_petition_key(
     master_key: bytes, petition_key: bytes, petition_id: str
 ) -> bytes:
-    """Encrypt a petition key under the master key with AES-256-GCM.
+    """Encrypt a petition key under the master key's wrapping key with AES-256-GCM.
 
     Output (61 bytes)::
 
-        0x01 (format version) || nonce (12 random bytes) || ciphertext (32) || GCM tag (16)
+        0x02 (format version) || nonce (12 random bytes) || ciphertext (32) || GCM tag (16)
 
     with associated data ``b"countersign/petition-key/v1\\x00" || UTF-8(petition_id)``.
     A random 96-bit nonce is safe here: one master key wraps one key per
@@ -203,7 +244,7 @@ def wrap_petition_key(
     return (
         WRAP_VERSION
         + nonce
-        + AESGCM(master_key).encrypt(nonce, petition_key, _wrap_ad(petition_id))
+        + AESGCM(wrapping_key(master_key)).encrypt(nonce, petition_key, _wrap_ad(petition_id))
     )
 
 
@@ -215,19 +256,39 @@ def unwrap_petition_key(master_key: bytes, wrapped: bytes, petition_id: str) -> 
     an unknown version. Requires a 32-byte master key (``ValueError``).
     """
     _check_len(master_key, KEY_BYTES, "master key")
+    return _unwrap(wrapping_key(master_key), WRAP_VERSION, wrapped, petition_id)
+
+
+def _unwrap(key: bytes, version: bytes, wrapped: bytes, petition_id: str) -> bytes:
     message = (
         "cannot unwrap the petition key: the master key does not match this petition's "
         "wrapped key, or the wrapped key was altered"
     )
-    if len(wrapped) != WRAPPED_KEY_BYTES or wrapped[:1] != WRAP_VERSION:
+    if len(wrapped) != WRAPPED_KEY_BYTES or wrapped[:1] != version:
         raise InvalidKey(message)
     nonce = wrapped[1 : 1 + WRAP_NONCE_BYTES]
     try:
-        return AESGCM(master_key).decrypt(
+        return AESGCM(key).decrypt(
             nonce, wrapped[1 + WRAP_NONCE_BYTES :], _wrap_ad(petition_id)
         )
     except InvalidTag:
         raise InvalidKey(message) from None
+
+
+def rewrap_legacy(master_key: bytes, wrapped: bytes, petition_id: str) -> bytes | None:
+    """A format 1 wrapped key (under the master key itself) re-wrapped as format 2; None if
+    ``wrapped`` is format 2 already. Raises ``InvalidKey`` if it does not unwrap."""
+    _check_len(master_key, KEY_BYTES, "master key")
+    if wrapped[:1] == WRAP_VERSION:
+        unwrap_petition_key(master_key, wrapped, petition_id)  # a wrong master key fails here, not later
+        return None
+    petition_key = _unwrap(master_key, LEGACY_WRAP_VERSION, wrapped, petition_id)
+    return wrap_petition_key(master_key, petition_key, petition_id)
+
+
+def rewrap(old_master_key: bytes, new_master_key: bytes, wrapped: bytes, petition_id: str) -> bytes:
+    """``wrapped`` (format 2 under ``old_master_key``) wrapped afresh under ``new_master_key``."""
+    return wrap_petition_key(new_master_key, unwrap_petition_key(old_master_key, wrapped, petition_id), petition_id)
 
 
 def derive_subkey(petition_key: bytes, purpose: str) -> bytes:

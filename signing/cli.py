@@ -149,8 +149,9 @@ def initialise(settings):
         pass
     created = keyring.create_missing(settings["MASTER_KEY_FILE"], settings["LOG_KEY_FILE"])
     try:
-        migrations.migrate_to_latest()
-    except migrations.SchemaVersionError as error:
+        master_key = keyring.load(settings["MASTER_KEY_FILE"], settings["LOG_KEY_FILE"]).master_key
+        migrations.migrate_to_latest(master_key=master_key)
+    except (migrations.SchemaVersionError, CryptoError) as error:
         raise CommandError(str(error)) from None
     try:
         keys = keyring.load(settings["MASTER_KEY_FILE"], settings["LOG_KEY_FILE"])
@@ -390,17 +391,57 @@ def import_paper(slug, csv_file):
 @main.command()
 @click.argument("slug")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def shred(slug, yes):
+@click.option(
+    "--wait", type=click.FloatRange(min=0), default=ledger.SHRED_WAIT_SECONDS, show_default=True,
+    help="Seconds to wait for readers holding an old copy of the key.",
+)
+def shred(slug, yes, wait):
     """Destroy a closed petition's key: nobody can ever test who signed it again."""
     with app_context() as app:
         target = _petition_or_fail(slug)
-        if not yes:
+        if not yes and target.status != ledger.SHREDDED:
             click.confirm(f"Destroy the key of {slug} for ever?", abort=True)
         try:
-            ledger.shred(app.extensions["countersign"], target)
+            places = ledger.shred(app.extensions["countersign"], target, wait_seconds=wait)
         except ledger.PetitionNotClosed:
             raise CommandError(f"{slug} is not closed: close it first") from None
-        click.echo(f"{slug}: key destroyed; log, totals and certificate remain")
+        except ledger.ShredIncomplete as error:
+            raise CommandError(
+                f"{slug}: NOT FINISHED: the key is removed from the petition, but {error}; "
+                f"end that reader (or stop the service briefly) and run `signing shred {slug}` again"
+            ) from None
+        click.echo(
+            f"{slug}: key destroyed and proven absent from {', '.join(places)}; log, totals and certificate remain"
+        )
+        click.echo(
+            "backups and database copies made before now still hold the key: "
+            "run `signing rotate-master-key` (README, Backups and shredding)"
+        )
+
+
+@main.command("rotate-master-key")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def rotate_master_key(yes):
+    """Move every stored key under a new master key and destroy the old one (after shredding).
+
+    Stop `signing serve` on every host first; afterwards copy the new master
+    key file to every host (README, "Backups and shredding").
+    """
+    settings = config_module.load()
+    if not yes:
+        click.confirm("Is `signing serve` stopped on every host?", abort=True)
+    db.open_database(settings["DATABASE_URL"])
+    try:
+        with db.database.connection_context():
+            migrations.check_version()
+            keyring.rotate_master_key(settings["MASTER_KEY_FILE"], ledger.rewrap_stored_keys)
+    except (migrations.SchemaVersionError, CryptoError) as error:
+        raise CommandError(str(error)) from None
+    click.echo(
+        f"new master key in {settings['MASTER_KEY_FILE']}, the old one overwritten; "
+        "copy this file to every host, replace the master key in your key backup, destroy every copy of "
+        "the old one, and take a fresh database backup now (older ones cannot compute tags any more)"
+    )
 
 
 @main.group()

@@ -77,6 +77,8 @@ PASSWORD_HASH_PARALLELISM = 4
 # Seconds each worker may serve the public petition pages from memory (they
 # already say max-age=10 to every cache); 0 turns the cache off.
 PAGE_CACHE_SECONDS = 5
+# Audit bundles each worker process sends at once (web/bundlefiles.py); more get a 503 with Retry-After.
+AUDIT_BUNDLE_READERS = 1
 
 # Largest request body accepted; a signature form is well under 4 KiB.
 MAX_CONTENT_LENGTH = 64 * 1024

@@ -10,9 +10,12 @@ nothing else in the code knows which engine it talks to.
 """
 
 import logging
+import re
+import time
 from contextlib import contextmanager
+from pathlib import Path
 
-from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+from peewee import DatabaseProxy, OperationalError, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect
 from playhouse.pool import PooledDatabase
 
@@ -143,17 +146,111 @@ def bulk_insert(model, columns, rows, chunk=1000):
         cursor.executemany(sql, rows[start : start + chunk])
 
 
-def scrub_freed_space():
-    """Make deleted bytes (a shredded key) unrecoverable from the database files.
+class ScrubIncomplete(RuntimeError):
+    """Deleted bytes could not be proven gone from the database's files; the message says why."""
 
-    SQLite already zeroes freed space (secure_delete); old page images can
-    still sit in the WAL, so checkpoint it and truncate it to nothing.
-    PostgreSQL keeps dead row versions until vacuumed, so vacuum the table.
+
+_DEAD_KEPT_RE = re.compile(r"(\d+) dead row versions cannot be removed yet")
+
+
+def scrub_freed_space(secret=None, wait_seconds=60.0, sleep=time.sleep):
+    """Make deleted bytes (a shredded key) unrecoverable from the database, and prove it.
+
+    SQLite zeroes freed space (secure_delete), but old page images stay in the
+    WAL until a checkpoint copies every frame back and truncates the WAL to
+    nothing, which a reader holding an older snapshot prevents. PostgreSQL
+    keeps dead row versions until a vacuum, and a vacuum keeps those an older
+    snapshot may still see. Either way: retry until ``wait_seconds`` have
+    passed, then raise ScrubIncomplete saying what holds the bytes. With
+    ``secret`` given, the files (SQLite) or the table's pages (PostgreSQL,
+    where readable) are searched for it as well.
+    Returns the places checked, for the operator.
     """
-    if is_sqlite():
-        database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    else:
-        database.execute_sql("VACUUM FULL petition")
+    deadline = time.monotonic() + wait_seconds
+    scrub = _scrub_sqlite if is_sqlite() else _scrub_postgresql
+    while True:
+        try:
+            return scrub(secret, max(0.0, deadline - time.monotonic()))
+        except ScrubIncomplete:
+            if time.monotonic() >= deadline:
+                raise
+            sleep(0.2)
+
+
+def _scrub_sqlite(secret, remaining):
+    path = database.obj.database
+    previous = database.execute_sql("PRAGMA busy_timeout").fetchone()[0]
+    # Each try waits at most a second for readers, so the overall bound holds.
+    database.execute_sql(f"PRAGMA busy_timeout = {int(min(remaining, 1.0) * 1000)}")
+    try:
+        busy, _log, _checkpointed = database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        database.execute_sql(f"PRAGMA busy_timeout = {int(previous)}")
+    wal = Path(f"{path}-wal")
+    if busy or (wal.exists() and wal.stat().st_size):
+        raise ScrubIncomplete(
+            f"an older copy is still in {wal}: another connection holds a read snapshot "
+            "(a long request, or another program with the database open)"
+        )
+    places = [Path(path), wal, Path(f"{path}-shm")]
+    if secret is not None:
+        for place in places:
+            if _file_holds(place, secret):
+                raise ScrubIncomplete(f"the bytes are still in {place}")
+    return [str(place) for place in places]
+
+
+def _file_holds(path, secret, chunk=1 << 20):
+    try:
+        with open(path, "rb") as f:
+            tail = b""
+            while block := f.read(chunk):
+                if secret in tail + block:
+                    return True
+                tail = block[-(len(secret) - 1) :]
+    except FileNotFoundError:
+        return False
+    return False
+
+
+def _scrub_postgresql(secret, remaining):
+    connection = database.connection()
+    del connection.notices[:]
+    # VACUUM FULL locks the table exclusively: give up quickly rather than
+    # queue every page view behind a reader.
+    database.execute_sql(f"SET lock_timeout = {int(max(remaining, 0.1) * 1000)}")
+    try:
+        database.execute_sql("VACUUM (FULL, VERBOSE) petition")
+    except OperationalError as error:
+        raise ScrubIncomplete(
+            "the petition table could not be vacuumed: a reader's transaction holds it "
+            f"(see pg_stat_activity for long transactions; {error.__class__.__name__})"
+        ) from None
+    finally:
+        database.execute_sql("RESET lock_timeout")
+    kept = [int(n) for n in _DEAD_KEPT_RE.findall("".join(connection.notices))]
+    if not kept or any(kept):
+        raise ScrubIncomplete(
+            "an older row version of the petition is kept by a transaction that began before the shred "
+            "(see pg_stat_activity for long transactions)"
+        )
+    if secret is not None and _petition_pages_hold(secret):
+        raise ScrubIncomplete("the bytes are still in a row version of the petition table")
+    return ["petition table (live and dead row versions)"]
+
+
+def _petition_pages_hold(secret):
+    """Search every tuple on the petition table's pages, if pageinspect is installed (superuser)."""
+    installed = database.execute_sql("SELECT 1 FROM pg_extension WHERE extname = 'pageinspect'").fetchone()
+    if not installed:
+        return False
+    found = database.execute_sql(
+        "SELECT count(*) FROM generate_series(0, pg_relation_size('petition') / current_setting('block_size')::int - 1)"
+        " AS block, heap_page_items(get_raw_page('petition', block::int)) AS item"
+        " WHERE position(%s IN item.t_data) > 0",
+        (secret,),
+    ).fetchone()[0]
+    return found > 0
 
 
 def init_app(app):

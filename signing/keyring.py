@@ -3,18 +3,15 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from crypto import keys
-from crypto.errors import InvalidKey
+from crypto.errors import InvalidKey, KeyFileError
 from crypto.treehead import key_id
 
 
 @dataclass(frozen=True, repr=False)
 class Keyring:
     master_key: bytes
-    log_key: Ed25519PrivateKey
+    log_key: keys.Ed25519PrivateKey
 
     def __repr__(self):
         # Never let a traceback or a debugger print the key bytes.
@@ -22,7 +19,7 @@ class Keyring:
 
     @property
     def log_public_key(self) -> bytes:
-        return self.log_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return keys.log_public_key_bytes(self.log_key)
 
     @property
     def log_key_id(self) -> str:
@@ -54,5 +51,36 @@ def create_missing(master_key_file, log_key_file):
     return created
 
 
+def pending_master_key_file(master_key_file) -> Path:
+    """Where the next master key waits while ``rotate_master_key`` runs."""
+    path = Path(master_key_file)
+    return path.with_name(path.name + ".new")
+
+
 def load(master_key_file, log_key_file) -> Keyring:
+    if pending_master_key_file(master_key_file).exists():
+        raise InvalidKey(
+            f"a master key rotation was interrupted ({pending_master_key_file(master_key_file)} exists); "
+            "run `signing rotate-master-key` again to finish it"
+        )
     return Keyring(keys.load_master_key(master_key_file), keys.load_log_key(log_key_file))
+
+
+def rotate_master_key(master_key_file, rewrap_stored_keys):
+    """Replace the master key: a new one is made, ``rewrap_stored_keys(old, new)`` moves every
+    stored key under it (one transaction), then the new key is written over the old file.
+
+    Safe to run again after a crash at any point: the new key waits in
+    ``master.key.new`` until the end, and re-wrapping skips what the new key
+    opens already (so it does not need the old key once everything moved).
+    """
+    path, pending = Path(master_key_file), pending_master_key_file(master_key_file)
+    new = keys.load_master_key(pending) if pending.exists() else keys.create_master_key_file(pending)
+    try:
+        old = keys.load_master_key(path)
+    except KeyFileError:
+        old = None  # overwritten half-way by an interrupted run: everything is under the new key already
+    rewrap_stored_keys(old, new)
+    keys.overwrite_key_file(path, new)
+    pending.unlink()
+

@@ -43,6 +43,8 @@ from peewee import (
 )
 from playhouse.migrate import SchemaMigrator, migrate
 
+from crypto import keys
+
 from . import db
 from .db import database
 from .models import ALL_MODELS, SCHEMA_VERSION, Petition, SchemaVersion
@@ -56,7 +58,9 @@ _ADVISORY_LOCK_KEY = 0x63732D6D696772
 class Step:
     version: int  # the version this step brings the schema to
     description: str
-    apply: Callable[[SchemaMigrator], None]
+    apply: Callable[..., None]
+    # Steps that re-encrypt stored keys get the master key as a second argument.
+    needs_master_key: bool = False
 
 
 def add_petition_chinese_text(migrator):
@@ -110,10 +114,39 @@ def add_witness_tables(migrator):
     migrator.database.create_tables([Cosignature, WitnessReport], safe=True)
 
 
+def rewrap_petition_keys(migrator, master_key):
+    """Wrapped keys of format 1 (under the master key itself) re-wrapped under its HKDF wrapping key."""
+    database = migrator.database
+    rows = database.execute_sql("SELECT id, slug, wrapped_key FROM petition WHERE wrapped_key IS NOT NULL").fetchall()
+    for petition_id, slug, wrapped in rows:
+        if master_key is None:
+            raise SchemaVersionError("re-wrapping petition keys needs the master key; run `signing init`")
+        rewrapped = keys.rewrap_legacy(master_key, bytes(wrapped), slug)
+        if rewrapped is not None:
+            database.execute_sql(
+                f"UPDATE petition SET wrapped_key = {database.param} WHERE id = {database.param}",  # noqa: S608  # nosec B608 -- the parameter marker only
+                (rewrapped, petition_id),
+            )
+
+
+def add_organiser_two_factor_columns(migrator):
+    migrate(
+        migrator.add_column("organiser", "totp_pending", CharField(max_length=64, null=True)),
+        migrator.add_column("organiser", "failed_codes", IntegerField(default=0)),
+        migrator.add_column("organiser", "codes_locked_until", DateTimeField(null=True)),
+    )
+
+
 STEPS: list[Step] = [
     Step(2, "petition.title_zh, body_zh, eligibility_zh (Traditional Chinese text)", add_petition_chinese_text),
     Step(3, "receipt_flash (receipt shown after a redirect, sealed)", add_receipt_flash),
     Step(4, "cosignature and witness_report tables (witnessed checkpoints)", add_witness_tables),
+    Step(5, "petition keys re-wrapped under a key derived from the master key", rewrap_petition_keys, True),
+    Step(
+        6,
+        "organiser.totp_pending (enrolment secret kept on the server), failed_codes, codes_locked_until",
+        add_organiser_two_factor_columns,
+    ),
 ]
 
 
@@ -169,11 +202,12 @@ def _check_steps(steps, latest):
         raise SchemaVersionError(f"migration steps are numbered {numbers}, want {want} (up to version {latest})")
 
 
-def migrate_to_latest(steps=None, latest=None):
+def migrate_to_latest(steps=None, latest=None, master_key=None):
     """Create or upgrade the schema; return the versions newly reached, in order (idempotent).
 
     ``steps`` and ``latest`` default to STEPS and SCHEMA_VERSION (tests pass
     their own). Requires a bound ``db.database``; opens a connection if none is.
+    ``master_key`` is needed by steps that re-encrypt stored keys.
     """
     steps = STEPS if steps is None else steps
     latest = SCHEMA_VERSION if latest is None else latest
@@ -195,7 +229,11 @@ def migrate_to_latest(steps=None, latest=None):
                 version = current_version()
                 if step.version <= version:
                     continue  # another host applied it meanwhile
-                step.apply(SchemaMigrator.from_database(database))
+                migrator = SchemaMigrator.from_database(database)
+                if step.needs_master_key:
+                    step.apply(migrator, master_key)
+                else:
+                    step.apply(migrator)
                 SchemaVersion.create(version=step.version)
                 version = step.version
                 reached.append(version)

@@ -50,6 +50,13 @@ class Organiser(BaseModel):
     # (crypto/twofactor.py).
     totp_secret = CharField(max_length=64, null=True)
     recovery_codes = TextField(null=True)
+    # A secret offered at enrolment, sealed like totp_secret, kept here (never
+    # sent back by the client) until a code from it turns two-factor on.
+    totp_pending = CharField(max_length=64, null=True)
+    # Wrong codes after a right password lock the second factor on their own:
+    # a stranger's wrong passwords (failed_logins) never lock out password + code.
+    failed_codes = IntegerField(default=0)
+    codes_locked_until = DateTimeField(null=True)
     # Bumped at password change or "log out everywhere"; sessions carry it.
     session_epoch = IntegerField(default=0)
 
@@ -258,7 +265,7 @@ class SchemaVersion(BaseModel):
     version = IntegerField()
 
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 
 ALL_MODELS = [
     Petition,

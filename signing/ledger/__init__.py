@@ -40,6 +40,7 @@ from .errors import (
     PetitionNotOpen,
     PolicyFixed,
     PostcodeNotEligible,
+    ShredIncomplete,
     SlugTaken,
     TagsBusy,
     TwoFactorRefused,
@@ -56,6 +57,7 @@ from .identities import (
     eligible_postcode,
 )
 from .keycheck import petitions_the_master_key_cannot_open
+from .masterkey import rewrap_stored_keys
 from .names import DISPLAY_NAME_MAX_CHARS, clean_display_name, display_names, hide_display_name
 from .online import sign_online
 from .paper import PaperResult, add_paper_signatures
@@ -81,4 +83,5 @@ from .publishing import in_latest_head, maybe_publish, publish
 from .receipt_flash import RECEIPT_FLASH_SECONDS
 from .receipts import ReceiptStatus, find_signature, receipt_proof_document, receipt_status, withdraw
 from .services import Services, utcnow
+from .shredding import WAIT_SECONDS as SHRED_WAIT_SECONDS
 from .shredding import shred

@@ -63,8 +63,10 @@ def authenticate(services, email, password, code=None):
     With two-factor on, ``code`` must be a fresh TOTP code or an unused
     recovery code. A wrong password, a missing or wrong code, a locked account and
     no account at all raise the same LoginFailed after the same Argon2
-    verification, so neither the answer nor its timing says which; every
-    failure on a real account counts towards its lockout.
+    verification, so neither the answer nor its timing says which. Wrong
+    passwords count towards the password lock, wrong codes (after the right
+    password) towards the code lock; an organiser with two-factor is held
+    only by the code lock, so a stranger cannot keep them out.
     """
     now, hasher = services.naive_now(), services.password_hasher
     organiser = Organiser.get_or_none(Organiser.email == normalise_email(email))
@@ -73,12 +75,22 @@ def authenticate(services, email, password, code=None):
         raise LoginFailed()
     # Verified even when locked: a locked account answering faster would say it exists.
     password_ok = _verify(hasher, organiser.password_hash, password)
-    if _locked(organiser, now):
+    if not password_ok:
+        if not _locked(organiser, now):
+            _record_failure(organiser, now)
         raise LoginFailed()
-    if not password_ok or (organiser.totp_secret and not _use_second_factor(services, organiser, code)):
-        _record_failure(organiser, now)
+    if organiser.totp_secret:
+        # Wrong passwords (anyone who knows the address can send them) lock the
+        # password alone, never password + code; wrong codes after the right
+        # password lock the code on their own.
+        if _codes_locked(organiser, now):
+            raise LoginFailed()
+        if not _use_second_factor(services, organiser, code):
+            _record_code_failure(organiser, now)
+            raise LoginFailed()
+    elif _locked(organiser, now):
         raise LoginFailed()
-    updates = {"failed_logins": 0, "locked_until": None}
+    updates = {"failed_logins": 0, "locked_until": None, "failed_codes": 0, "codes_locked_until": None}
     if hasher.check_needs_rehash(organiser.password_hash):
         updates["password_hash"] = hasher.hash(password)
     Organiser.update(**updates).where(Organiser.id == organiser.id).execute()
@@ -94,6 +106,17 @@ def _verify(hasher, password_hash, password):
 
 def _locked(organiser, now):
     return organiser.locked_until is not None and organiser.locked_until > now
+
+
+def _codes_locked(organiser, now):
+    return organiser.codes_locked_until is not None and organiser.codes_locked_until > now
+
+
+def _record_code_failure(organiser, now):
+    Organiser.update(failed_codes=Organiser.failed_codes + 1).where(Organiser.id == organiser.id).execute()
+    Organiser.update(failed_codes=0, codes_locked_until=now + LOCKOUT).where(
+        (Organiser.id == organiser.id) & (Organiser.failed_codes >= MAX_FAILED_LOGINS)
+    ).execute()
 
 
 def _totp_key(services):
@@ -129,10 +152,11 @@ def _use_second_factor(services, organiser, code):
 
 
 def _record_failure(organiser, now):
-    failures = organiser.failed_logins + 1
-    locked_until = now + LOCKOUT if failures >= MAX_FAILED_LOGINS else None
-    Organiser.update(failed_logins=0 if locked_until else failures, locked_until=locked_until).where(
-        Organiser.id == organiser.id
+    """Count one failure in the database itself (no read-modify-write: concurrent failures on
+    any number of workers and hosts all count); the one that reaches the limit locks."""
+    Organiser.update(failed_logins=Organiser.failed_logins + 1).where(Organiser.id == organiser.id).execute()
+    Organiser.update(failed_logins=0, locked_until=now + LOCKOUT).where(
+        (Organiser.id == organiser.id) & (Organiser.failed_logins >= MAX_FAILED_LOGINS)
     ).execute()
 
 
@@ -168,8 +192,29 @@ def _check_password_and_lock(services, organiser, password):
     return fresh
 
 
-def enable_two_factor(services, organiser, password, secret, code):
-    """Turn two-factor on with ``secret`` once ``code`` proves the app has it; return the recovery codes.
+def pending_two_factor_secret(services, organiser):
+    """The secret offered to ``organiser`` for enrolment, made and kept on the server until
+    enrolment completes (the client never sends a secret back). The same one on every
+    visit, so a page reloaded after scanning still matches the app."""
+    key = _totp_key(services)
+    fresh = Organiser.get_by_id(organiser.id)
+    if fresh.totp_pending is not None:
+        try:
+            return twofactor.open_secret(key, fresh.id, fresh.totp_pending)
+        except twofactor.SecretUnreadable:
+            pass  # sealed under another master key: offer a new one
+    secret = twofactor.new_secret()
+    Organiser.update(totp_pending=twofactor.seal_secret(key, fresh.id, secret)).where(
+        (Organiser.id == fresh.id) & (Organiser.totp_pending == fresh.totp_pending)
+    ).execute()
+    # Another request may have stored one first: use whichever is stored.
+    stored = Organiser.get_by_id(fresh.id).totp_pending
+    return twofactor.open_secret(key, fresh.id, stored)
+
+
+def enable_two_factor(services, organiser, password, code):
+    """Turn two-factor on with the pending secret once ``code`` proves the app has it; return the
+    recovery codes.
 
     The codes are shown once and stored only as digests. Every other session
     of the organiser ends (the session epoch moves on); the caller carries
@@ -180,8 +225,13 @@ def enable_two_factor(services, organiser, password, secret, code):
     if fresh.totp_secret is not None:
         raise TwoFactorRefused("two-factor is on already")
     step = None
-    if twofactor.valid_secret(secret):
-        step = twofactor.totp_step(secret, code, services.clock().timestamp())
+    if fresh.totp_pending is not None:
+        try:
+            secret = twofactor.open_secret(_totp_key(services), fresh.id, fresh.totp_pending)
+        except twofactor.SecretUnreadable:
+            secret = None
+        if secret is not None:
+            step = twofactor.totp_step(secret, code, services.clock().timestamp())
     if step is None:
         _record_failure(fresh, now)
         raise TwoFactorRefused()
@@ -189,12 +239,17 @@ def enable_two_factor(services, organiser, password, secret, code):
     state = twofactor.State(recovery=digests, last_step=step)
     enabled = (
         Organiser.update(
-            totp_secret=twofactor.seal_secret(_totp_key(services), fresh.id, secret),
+            totp_secret=fresh.totp_pending,
+            totp_pending=None,
             recovery_codes=state.to_json(),
             failed_logins=0,
             session_epoch=Organiser.session_epoch + 1,
         )
-        .where((Organiser.id == fresh.id) & Organiser.totp_secret.is_null())
+        .where(
+            (Organiser.id == fresh.id)
+            & Organiser.totp_secret.is_null()
+            & (Organiser.totp_pending == fresh.totp_pending)
+        )
         .execute()
     )
     if enabled != 1:
@@ -213,6 +268,31 @@ def disable_two_factor(services, organiser, password, code):
     Organiser.update(totp_secret=None, recovery_codes=None, failed_logins=0).where(Organiser.id == fresh.id).execute()
 
 
+def reseal_two_factor_secrets(old_master_key, new_master_key):
+    """Every stored TOTP secret (on or pending) sealed again under the new master key's sub-key."""
+    new_key = twofactor.secret_key(new_master_key)
+    old_key = None if old_master_key is None else twofactor.secret_key(old_master_key)
+    sealed = Organiser.totp_secret.is_null(False) | Organiser.totp_pending.is_null(False)
+    for organiser in Organiser.select().where(sealed):
+        updates = {}
+        for field in ("totp_secret", "totp_pending"):
+            stored = getattr(organiser, field)
+            if stored is None or _opens_secret(new_key, organiser.id, stored):
+                continue
+            secret = None if old_key is None else _opens_secret(old_key, organiser.id, stored)
+            if secret is not None:  # one neither key opens stays as it is: it fails closed at sign-in
+                updates[field] = twofactor.seal_secret(new_key, organiser.id, secret)
+        if updates:
+            Organiser.update(**updates).where(Organiser.id == organiser.id).execute()
+
+
+def _opens_secret(key, organiser_id, stored):
+    try:
+        return twofactor.open_secret(key, organiser_id, stored)
+    except twofactor.SecretUnreadable:
+        return None
+
+
 def remaining_recovery_codes(organiser):
     return len(twofactor.State.from_json(organiser.recovery_codes).recovery)
 
@@ -226,9 +306,12 @@ def reset_two_factor(email):
     return (
         Organiser.update(
             totp_secret=None,
+            totp_pending=None,
             recovery_codes=None,
             failed_logins=0,
             locked_until=None,
+            failed_codes=0,
+            codes_locked_until=None,
             session_epoch=Organiser.session_epoch + 1,
         )
         .where(Organiser.email == normalise_email(email))

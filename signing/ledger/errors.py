@@ -37,6 +37,11 @@ class PetitionNotClosed(LedgerError):
     """Only a closed petition can be shredded or certified."""
 
 
+class ShredIncomplete(LedgerError):
+    """The key is gone from the petition, but an old copy could not be proven gone from the
+    database's files; the message says where and what to do. Shredding again finishes it."""
+
+
 # --- signing ------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 import json
 import re
+import unicodedata
 
 from crypto.keys import new_salt
 
@@ -12,6 +13,23 @@ from .errors import InvalidPetition, PetitionNotDraft, PetitionNotOpen, PolicyFi
 from .publishing import publish
 
 SLUG_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?", re.ASCII)
+
+
+# Titles go into mail headers (the Subject): a line break there would end the
+# header, so any control character or line separator is refused, not escaped.
+HEADER_TEXT_FIELDS = ("title", "title_zh")
+
+
+def is_one_line(text):
+    """True if ``text`` has no control character (tab and line breaks included) and no line or
+    paragraph separator."""
+    return not any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in text or "")
+
+
+def _check_header_text(fields):
+    for name in HEADER_TEXT_FIELDS:
+        if name in fields and not is_one_line(fields[name]):
+            raise InvalidPetition(f"the {name.replace('_', ' ')} must be one line, without control characters")
 
 
 POLICY_FIELDS = ("require_email", "require_postcode", "allowed_areas", "display_names_allowed")
@@ -25,6 +43,7 @@ def create_petition(services, *, slug, title, body, eligibility="", status=OPEN,
     """
     if not SLUG_RE.fullmatch(slug or ""):
         raise InvalidPetition("slug must be 1-64 lower-case letters, digits or dashes")
+    _check_header_text({"title": title, **policy})
     with database.atomic():
         return _insert_petition(services, slug, title, body, eligibility, status, policy)
 
@@ -148,14 +167,21 @@ def update_petition(petition, **fields):
     Policy and text are fixed once a petition opens: people signed what they
     read, under the rules they saw. Only the closing date may move after that.
     """
+    _check_header_text(fields)
     if petition.status != DRAFT:
-        # A lost contact key may be replaced; new contacts are sealed to the new one.
-        fixed = set(fields) - {"closes_on", "thresholds", "contact_public_key"}
-        changed = {name for name in fixed if getattr(petition, name) != fields[name]}
+        # The contact key is fixed too: a session that could swap it would have
+        # later "keep me informed" addresses sealed to someone else, unseen.
+        fixed = set(fields) - {"closes_on", "thresholds"}
+        changed = {name for name in fixed if _plain(getattr(petition, name)) != _plain(fields[name])}
         if changed:
             raise PolicyFixed()
     Petition.update(**fields).where(Petition.id == petition.id).execute()
     return Petition.get_by_id(petition.id)
+
+
+def _plain(value):
+    # PostgreSQL hands bytea back as a memoryview, which does not compare equal to bytes.
+    return bytes(value) if isinstance(value, memoryview) else value
 
 
 def open_petition(petition):

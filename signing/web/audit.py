@@ -7,12 +7,13 @@ offline. Bad parameters get a 400 with a message naming the parameter.
 
 import json
 
-from flask import Blueprint, Response, abort, current_app, request, stream_with_context
+from flask import Blueprint, Response, abort, current_app, request
 
 from crypto.audit import BUNDLE_FORMAT
 
 from ..ledger import checkpoints, logstore
-from . import lookup
+from . import bundlefiles, lookup
+from .errors import render_error
 from .lookup import cacheable, services
 
 bp = Blueprint("audit", __name__)
@@ -165,8 +166,8 @@ def consistency(slug):
     return public({"first": first, "second": second, "proof": [node.hex() for node in proof]})
 
 
-def bundle_lines(petition):
-    """The bundle, line by line (format in crypto/audit.py)."""
+def bundle_lines(petition, rows):
+    """The bundle of the heads ``rows``, line by line (format in crypto/audit.py)."""
     ring = keyring()
     header = {
         "format": BUNDLE_FORMAT,
@@ -175,7 +176,6 @@ def bundle_lines(petition):
         "key_id": ring.log_key_id,
     }
     yield _json_line(header)
-    rows = logstore.all_heads(petition.id)
     for row in rows:
         yield _json_line(head_document(row, petition.slug))
     # Leaves below a signed head never change, so reading them after the
@@ -192,6 +192,9 @@ def _json_line(value):
 @bp.get("/p/<slug>/audit/bundle")
 def bundle(slug):
     petition = petition_or_404(slug)
-    response = Response(stream_with_context(bundle_lines(petition)), mimetype="application/x-ndjson")
-    response.headers["Content-Disposition"] = f'attachment; filename="{slug}-bundle.jsonl"'
+    try:
+        response = bundlefiles.send_bundle(petition, keyring().log_key_id, lambda rows: bundle_lines(petition, rows))
+    except bundlefiles.TooManyReaders:
+        body, status = render_error(503)
+        return body, status, {"Retry-After": "5"}
     return cacheable(response, AUDIT_MAX_AGE_SECONDS)

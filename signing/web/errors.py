@@ -66,6 +66,16 @@ DOMAIN_ERRORS = {
     ledger.PetitionNotDraft: (409, None, _l("Only a draft can be opened.")),
     ledger.PolicyFixed: (409, None, _l("Once a petition is open only its closing date and thresholds can change.")),
     ledger.PetitionNotClosed: (409, None, _l("Only a closed petition can be shredded.")),
+    ledger.ShredIncomplete: (
+        503,
+        _l("Shredding not finished"),
+        _l(
+            "The key is removed from the petition, but an older copy could not yet be proven gone from the "
+            "database because a reader still holds it. Nobody can sign or check tags meanwhile. "
+            "Press Shred again in a minute to finish; if it keeps failing, ask the operator to run "
+            "signing shred for this petition."
+        ),
+    ),
     ledger.ConcurrentImport: (
         409,
         None,

@@ -10,7 +10,10 @@ from memory without touching the database or the template engine, so a read
 storm costs each worker one render per page and language every few seconds.
 
 Only successful responses that say ``Cache-Control: public`` and set no cookie
-are kept, keyed by endpoint, path with query string, and language. The cache
+are kept, keyed by endpoint, path, language, and only the query parameters
+the page declares (``cached(params=...)``): the view is handed those alone,
+so any other parameter (``?cb=<random>``) is ignored, cannot miss the cache
+and cannot flush it. The cache
 holds at most MAX_ENTRIES pages (least recently used dropped first), so odd
 query strings cannot grow it without bound. Being per process, it needs no
 invalidation protocol: every page is at most PAGE_CACHE_SECONDS older than
@@ -20,10 +23,11 @@ the database, less than the max-age promised to caches anyway.
 import threading
 import time
 from collections import OrderedDict
-from functools import wraps
+from functools import partial, wraps
 
 from flask import current_app, make_response, request
 from flask_babel import get_locale
+from werkzeug.datastructures import ImmutableMultiDict
 
 MAX_ENTRIES = 512
 _EXTENSION = "countersign.pagecache"
@@ -63,16 +67,24 @@ def page_cache(app):
     return app.extensions.setdefault(_EXTENSION, PageCache())
 
 
-def cached(view):
-    """Serve ``view``'s public GET responses from the per-process cache for a few seconds."""
+def cached(view=None, *, params=()):
+    """Serve ``view``'s public GET responses from the per-process cache for a few seconds.
+
+    ``params`` names the query parameters the page uses; the view sees no other.
+    """
+    if view is None:
+        return partial(cached, params=params)
 
     @wraps(view)
     def wrapper(*args, **kwargs):
+        used = tuple((name, value) for name, value in request.args.items(multi=True) if name in params)
+        # The same page whatever else is in the query, with the cache on or off.
+        request.args = ImmutableMultiDict(used)
         seconds = current_app.config.get("PAGE_CACHE_SECONDS", 0)
         if seconds <= 0 or request.method != "GET":
             return _vary(make_response(view(*args, **kwargs)))
         cache = page_cache(current_app)
-        key = (request.endpoint, request.full_path, str(get_locale()))
+        key = (request.endpoint, request.path, used, str(get_locale()))
         hit = cache.get(key)
         if hit is not None:
             status, headers, body = hit

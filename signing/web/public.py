@@ -41,7 +41,7 @@ def index():
 
 
 @bp.get("/p/<slug>")
-@pagecache.cached
+@pagecache.cached(params=("before",))
 def petition(slug):
     petition = petition_or_404(slug)
     before = request.args.get("before")

@@ -21,6 +21,8 @@ service run by the same tor daemon): THREAT_MODEL.md weighs that.
 import hashlib
 import hmac
 import ipaddress
+import logging
+import re
 import secrets
 import threading
 import time
@@ -49,6 +51,29 @@ KEY_BYTES = 32
 # 128 bits of the MAC: as good as all of it for telling clients apart.
 KEY_HEX_CHARS = 32
 _EXTENSION = "countersign.limiter"
+ADDRESS_KEYS_EXTENSION = "countersign.address_keys"
+_HEX_RUN = re.compile(r"[0-9a-f]{16,}")
+
+
+class WithholdClientKeys(logging.Filter):
+    """Flask-Limiter logs every refusal with the client's key ("ratelimit 10 per 1 minute
+    (LIMITER/countersign/3c550a67…) exceeded"): a MAC of the address, the same all day, so a
+    pseudonym of the client. Every argument of its records loses such runs of hex."""
+
+    def filter(self, record):
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                arg if isinstance(arg, int | float) or arg is None else _HEX_RUN.sub("…", str(arg))
+                for arg in record.args
+            )
+        record.msg = _HEX_RUN.sub("…", str(record.msg))
+        return True
+
+
+def _withhold_client_keys():
+    logger = logging.getLogger("flask-limiter")
+    if not any(isinstance(f, WithholdClientKeys) for f in logger.filters):
+        logger.addFilter(WithholdClientKeys())
 
 
 def utcnow():
@@ -116,6 +141,8 @@ def init_app(app, address_keys=None):
         except ValueError:
             raise ValueError(f"{setting} must be like '10/minute;120/hour', not {app.config[setting]!r}") from None
     keys = address_keys or AddressKeys()
+    _withhold_client_keys()
+    app.extensions[ADDRESS_KEYS_EXTENSION] = keys
     limiter = Limiter(
         key_func=lambda: keys(request.remote_addr),
         default_limits=[limit_for_request],

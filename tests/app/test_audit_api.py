@@ -20,7 +20,7 @@ def signers(count):
 
 
 def fetch_bundle(browser, slug="test"):
-    response = browser.client.get(f"/p/{slug}/audit/bundle")
+    response = browser.client.get(f"/p/{slug}/audit/bundle", buffered=True)  # closed, as a server does
     assert response.status_code == 200
     assert response.mimetype == "application/x-ndjson"
     return response.get_data()
@@ -199,3 +199,26 @@ def test_leaf_page_size_is_bounded(browser, petition, services):
     response = browser.client.get("/p/test/audit/leaves?start=0&end=1001")
     assert response.status_code == 400
     assert "at most 1000" in response.get_json()["error"]
+
+
+def test_bundle_is_a_file_written_once_per_head_and_readers_are_bounded(browser, petition, instance_path):
+    """A slow bundle reader holds a file, not a database snapshot; one reader per process at once."""
+    browser.sign_and_confirm("test", signers(1)[0])
+    first = fetch_bundle(browser)
+    files = list((instance_path / "bundles").glob("*.jsonl"))
+    assert len(files) == 1 and files[0].read_bytes() == first
+    written = files[0].stat().st_mtime_ns
+    assert fetch_bundle(browser) == first and files[0].stat().st_mtime_ns == written  # not written again
+
+    slow = browser.client.get("/p/test/audit/bundle", buffered=False)  # still being read
+    assert slow.status_code == 200
+    busy = browser.client.get("/p/test/audit/bundle")
+    assert busy.status_code == 503 and busy.headers["Retry-After"]
+    slow.close()
+    assert fetch_bundle(browser) == first
+
+    browser.sign_and_confirm("test", signers(2)[1])
+    second = fetch_bundle(browser)
+    assert verify_bundle(second.splitlines()).count == 2
+    files = list((instance_path / "bundles").glob("*.jsonl"))
+    assert len(files) == 1 and files[0].read_bytes() == second  # the older head's file is gone

@@ -96,3 +96,22 @@ def test_organiser_sets_the_contact_key_in_the_petition_form(app, services, orga
     assert bad.status_code == 400 and "64-character public key" in bad.get_data(as_text=True)
     assert browser.submit("/organiser/new", {**fields, "contact_public_key": public.hex()}).status_code == 302
     assert bytes(Petition.get(Petition.slug == "keyed").contact_public_key) == public
+
+
+def test_contact_key_cannot_change_once_the_petition_is_open(app, services, organiser_key, browser):
+    _, public = organiser_key
+    other_public = bytes(32 * [7])
+    accounts.add_organiser(services, "org@campaign.example", "a long enough password")
+    browser.submit("/organiser/login", {"email": "org@campaign.example", "password": "a long enough password"})
+    fields = {"slug": "keyed", "title": "T", "body": "B", "require_postcode": "y", "contact_public_key": public.hex()}
+    assert browser.submit("/organiser/new", fields).status_code == 302
+    browser.submit("/organiser/p/keyed", {}, action="/organiser/p/keyed/open")
+    assert Petition.get(Petition.slug == "keyed").status == "open"
+
+    swapped = browser.submit("/organiser/p/keyed/edit", {**fields, "contact_public_key": other_public.hex()})
+    assert swapped.status_code == 409
+    removed = browser.submit("/organiser/p/keyed/edit", {**fields, "contact_public_key": ""})
+    assert removed.status_code == 409
+    assert bytes(Petition.get(Petition.slug == "keyed").contact_public_key) == public
+    kept = browser.submit("/organiser/p/keyed/edit", {**fields, "thresholds": "100"})
+    assert kept.status_code == 302 and Petition.get(Petition.slug == "keyed").thresholds == "100"

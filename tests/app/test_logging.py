@@ -28,6 +28,7 @@ from signing import db, ledger, logging_setup
 from signing.cli import QuietRequestHandler
 from signing.cli import main as cli
 from signing.ledger import accounts
+from signing.web import ratelimit
 
 ADDRESS = "127.0.0.1"
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0 CountersignLogProbe"
@@ -114,6 +115,8 @@ def test_every_flow_leaves_no_trace_in_any_log(
     app.config["RATE_LIMIT_RECEIPT"] = "1/minute"
     statuses = [browser.check_receipt("test", codes[0]).status_code for _ in range(2)]
     assert statuses[-1] == 429
+    # The limiter's key for this client: a per-day pseudonym of its address, so never logged either.
+    client_key = app.extensions[ratelimit.ADDRESS_KEYS_EXTENSION](ADDRESS)
     throttle = services.throttle
     monkeypatch.setattr(throttle, "wait_seconds", 0)
     for _ in range(throttle.slots):
@@ -150,6 +153,8 @@ def test_every_flow_leaves_no_trace_in_any_log(
     assert b"unhandled RuntimeError in public.index" in logs
     assert b"GET /p/test/confirm/\xe2\x80\xa6 " in logs  # the request line, token elided
     assert b"CountersignLogProbe" not in logs and b"Firefox" not in logs
+    assert b"ratelimit 1 per 1 minute" in logs  # the refusal is logged ...
+    assert client_key[:8].encode() not in logs  # ... without the client's key
     # Signers without email get a placeholder (never typed anywhere) for the search.
     unused = "qz7-never-typed@example.invalid"
     signers = [SIGNER] + [

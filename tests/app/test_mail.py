@@ -205,3 +205,17 @@ def test_subjects_and_previews_are_neutral_and_the_same(browser, services, mailb
     previews = [message.body[:200] for message in (first, again)]
     assert previews[0] == previews[1]
     assert all("Hong Kong" not in preview and "already" not in preview for preview in previews)
+
+
+def test_message_id_is_random_with_no_process_or_time_in_it(app, petition, mailbox, smtp_server):
+    import re
+
+    with app.test_request_context("/p/test/sign", method="POST"):
+        transport = SmtpTransport("127.0.0.1", smtp_server.port, "none", timeout_seconds=5)
+        for _ in range(2):
+            mailer_for(transport).send_already_signed("someone@example.org", petition)
+    ids = [delivery.message["Message-ID"] for delivery in mailbox.deliveries[-2:]]
+    assert ids[0] != ids[1]
+    for message_id in ids:
+        # 128 random bits and nothing else: make_msgid's was <time.pid.random@host>.
+        assert re.fullmatch(r"<[0-9a-f]{32}@example\.org>", message_id), message_id

@@ -135,7 +135,7 @@ def test_step_three_adds_the_receipt_flash_table(empty_database):
     migrations.migrate_to_latest(steps=migrations.STEPS[:1], latest=2)
     with db.database.connection_context():
         db.database.execute_sql("DROP TABLE receipt_flash")  # as a version 2 database has it
-    assert migrations.migrate_to_latest() == [3, 4]
+    assert migrations.migrate_to_latest(steps=migrations.STEPS[:2], latest=3) == [3]
     with db.database.connection_context():
         assert "receipt_flash" in db.database.get_tables()
 
@@ -147,10 +147,44 @@ def test_version_3_database_gets_the_witness_tables(empty_database):
     with db.database.connection_context():
         db.database.create_tables([m for m in ALL_MODELS if m not in (Cosignature, WitnessReport)])
         SchemaVersion.create(version=3)
-    assert migrations.migrate_to_latest() == [4]
+    version_4 = {"steps": migrations.STEPS[:3], "latest": 4}
+    assert migrations.migrate_to_latest(**version_4) == [4]
     assert {"petition_id", "size", "witness", "line", "timestamp"} <= columns("cosignature")
     assert {"petition_id", "size", "witness", "status", "message", "at"} <= columns("witness_report")
     with db.database.connection_context():
         indexes = {index.name: index for index in db.database.get_indexes("cosignature")}
     assert any(index.unique and index.columns == ["petition_id", "size", "witness"] for index in indexes.values())
-    assert migrations.migrate_to_latest() == []
+    assert migrations.migrate_to_latest(**version_4) == []
+
+
+def test_init_rewraps_keys_wrapped_under_the_master_key_itself(tmp_path, empty_database, monkeypatch):
+    """DESIGN §4, one key one purpose: `signing init` moves format 1 wrapped keys to the HKDF wrapping key, once."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from crypto import keys
+    from signing.models import Petition
+
+    monkeypatch.setenv("SIGNING_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.setenv("SIGNING_DATABASE_URL", empty_database)
+    runner = CliRunner()
+    assert runner.invoke(main, ["init"]).exit_code == 0
+    master = keys.load_master_key(tmp_path / "instance" / "master.key")
+    petition_key, nonce = keys.new_petition_key(), bytes(12)
+    legacy = b"\x01" + nonce + AESGCM(master).encrypt(nonce, petition_key, b"countersign/petition-key/v1\x00old")
+    with db.database.connection_context():
+        Petition.create(slug="old", title="t", body="b", salt=keys.new_salt(), wrapped_key=legacy, argon2_params="{}")
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=2)
+        for column in ("totp_pending", "failed_codes", "codes_locked_until"):
+                db.database.execute_sql(f"ALTER TABLE organiser DROP COLUMN {column}")  # noqa: S608
+
+    result = runner.invoke(main, ["init"])
+    assert result.exit_code == 0, result.output
+    assert recorded_versions() == [2, 3, 4, 5, 6]
+    with db.database.connection_context():
+        wrapped = bytes(Petition.get(Petition.slug == "old").wrapped_key)
+    assert wrapped[0] == 2
+    assert keys.unwrap_petition_key(master, wrapped, "old") == petition_key
+    assert runner.invoke(main, ["init"]).exit_code == 0
+    with db.database.connection_context():
+        assert bytes(Petition.get(Petition.slug == "old").wrapped_key) == wrapped  # applied once

@@ -407,3 +407,21 @@ def test_shredding_destroys_the_key_but_keeps_the_record(
     assert signed_in.client.get("/p/ours/certificate").status_code == 200
     bundle = signed_in.client.get("/p/ours/audit/bundle").get_data()
     assert verify_bundle(bundle.splitlines()).count == 1
+
+
+@pytest.mark.parametrize("title", ["Save the park\r\nBcc: everyone@example.org", "Tab\there", "Line\u2028separator"])
+def test_titles_reach_mail_headers_so_control_characters_are_refused(
+    signed_in, organiser, services, instance_path, title
+):
+    for field in ("title", "title_zh"):
+        response = signed_in.submit("/organiser/new", petition_form(slug="header", **{field: title}))
+        assert response.status_code == 400
+        assert "A title must be one line" in response.get_data(as_text=True)
+    assert Petition.get_or_none(Petition.slug == "header") is None
+    result = CliRunner().invoke(
+        cli, ["petition", "create", "header", "--title", title, "--body", "B"],
+        env={"SIGNING_INSTANCE_PATH": str(instance_path)},
+    )
+    assert result.exit_code == 1 and "must be one line" in result.output
+    with pytest.raises(ledger.InvalidPetition):
+        ledger.update_petition(own_petition(services, organiser, "other"), title=title)

@@ -22,7 +22,7 @@ from signing.models import Organiser
 START = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
 FAILED = "do not match an account, or there were too many attempts"
 CODE_RE = re.compile(r"<li><code>([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})</code></li>")
-SECRET_RE = re.compile(r'name="secret" type="hidden" value="([A-Z2-7]{32})"')
+SECRET_RE = re.compile(r"otpauth://totp/[^?]+\?secret=([A-Z2-7]{32})")
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def enrol(browser, clock):
     secret = SECRET_RE.search(page.get_data(as_text=True)).group(1)
     done = browser.submit(
         "/organiser/two-factor/enrol",
-        {"secret": secret, "password": PASSWORD, "code": code_at(secret, clock[0])},
+        {"password": PASSWORD, "code": code_at(secret, clock[0])},
     )
     assert done.status_code == 200, done.get_data(as_text=True)
     codes = CODE_RE.findall(done.get_data(as_text=True))
@@ -81,7 +81,7 @@ def test_enrolment_needs_a_right_code_and_password(browser, organiser, clock):
     login(browser)
     secret = SECRET_RE.search(browser.client.get("/organiser/two-factor/enrol").get_data(as_text=True)).group(1)
     for password, code in ((PASSWORD, "000000"), ("wrong password entirely", code_at(secret, clock[0]))):
-        refused = browser.submit("/organiser/two-factor/enrol", {"secret": secret, "password": password, "code": code})
+        refused = browser.submit("/organiser/two-factor/enrol", {"password": password, "code": code})
         assert refused.status_code == 400
         assert "Nothing was changed" in refused.get_data(as_text=True)
         assert secret in refused.get_data(as_text=True)  # the same secret, so the app's entry still works
@@ -216,3 +216,96 @@ def test_recovery_digest_is_domain_separated_sha256():
     expected = hashlib.sha256(b"countersign/recovery-code/v1\x00" + codes[0].replace("-", "").encode()).hexdigest()
     assert digests[0] == expected
     assert twofactor.recovery_digest("too short") is None
+
+
+# --- the secret stays on the server; lockout a stranger cannot use --------------------------
+
+
+def decode_qr_svg(svg):
+    """Draw segno's SVG path (horizontal runs) into pixels and read it with ZXing."""
+    import numpy
+    import zxingcpp
+
+    size = int(re.search(r'width="(\d+)"', svg).group(1))
+    scale = int(re.search(r"scale\((\d+)\)", svg).group(1))
+    modules = numpy.zeros((size // scale, size // scale), dtype=bool)
+    x = y = 0.0
+    for command, a, b in re.findall(r"([Mmh])(-?[\d.]+)(?:\s(-?[\d.]+))?", re.search(r' d="([^"]+)"', svg).group(1)):
+        if command == "M":
+            x, y = float(a), float(b)
+        elif command == "m":
+            x, y = x + float(a), y + float(b)
+        else:
+            modules[int(y), int(x) : int(x + float(a))] = True
+            x += float(a)
+    pixels = numpy.where(numpy.kron(modules, numpy.ones((8, 8), dtype=bool)), 0, 255).astype(numpy.uint8)
+    found = zxingcpp.read_barcodes(pixels)
+    assert len(found) == 1
+    return found[0].text
+
+
+def test_qr_code_decodes_to_the_same_uri_as_the_text(browser, organiser, clock):
+    login(browser)
+    body = browser.client.get("/organiser/two-factor/enrol").get_data(as_text=True)
+    uri = re.search(r'<code class="uri">([^<]+)</code>', body).group(1).replace("&amp;", "&")
+    assert uri.startswith("otpauth://totp/")
+    assert decode_qr_svg(re.search(r"<svg.*?</svg>", body, re.S).group(0)) == uri
+    assert "<script" not in body
+
+
+def test_enrolment_secret_stays_on_the_server_and_a_client_chosen_one_fails(browser, organiser, clock):
+    login(browser)
+    body = browser.client.get("/organiser/two-factor/enrol").get_data(as_text=True)
+    secret = SECRET_RE.search(body).group(1)
+    assert 'name="secret"' not in body
+    assert SECRET_RE.search(browser.client.get("/organiser/two-factor/enrol").get_data(as_text=True)).group(1) == secret
+    pending = stored().totp_pending
+    assert pending is not None and secret not in pending  # kept sealed, as the secret will be
+
+    chosen = "A" * 32
+    hostile = browser.submit(
+        "/organiser/two-factor/enrol", {"secret": chosen, "password": PASSWORD, "code": code_at(chosen, clock[0])}
+    )
+    assert hostile.status_code == 400 and stored().totp_secret is None
+    done = browser.submit("/organiser/two-factor/enrol", {"password": PASSWORD, "code": code_at(secret, clock[0])})
+    assert done.status_code == 200
+    row = stored()
+    assert row.totp_pending is None and row.totp_secret == pending
+
+
+def test_a_stranger_cannot_lock_out_an_organiser_with_two_factor(browser, organiser, clock):
+    secret, _codes = enrol(browser, clock)
+    for _ in range(accounts.MAX_FAILED_LOGINS * 3):
+        assert login(browser, password="a stranger's guess here", code="123456").status_code == 400
+    assert stored().locked_until is not None  # the password alone is locked ...
+    assert login(browser, code="").status_code == 400
+    assert login(browser, code=code_at(secret, clock[0])).status_code == 302  # ... password + code is not
+
+
+def test_concurrent_wrong_passwords_are_counted_exactly(app, services, organiser):
+    import threading
+
+    wrong = accounts.MAX_FAILED_LOGINS - 1
+    barrier = threading.Barrier(wrong)
+    errors = []
+
+    def attempt():
+        try:
+            with db.database.connection_context():
+                barrier.wait(timeout=10)
+                accounts.authenticate(services, EMAIL, "not the password at all")
+        except accounts.LoginFailed:
+            pass
+        except Exception as error:  # noqa: BLE001 -- reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=attempt) for _ in range(wrong)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors
+    assert stored().failed_logins == wrong and stored().locked_until is None
+    with db.database.connection_context(), pytest.raises(accounts.LoginFailed):
+        accounts.authenticate(services, EMAIL, "not the password at all")
+    assert stored().locked_until is not None

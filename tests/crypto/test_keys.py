@@ -4,6 +4,7 @@ import os
 import stat
 
 import pytest
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -19,8 +20,10 @@ from crypto.keys import (
     load_master_key,
     new_petition_key,
     new_salt,
+    rewrap_legacy,
     unwrap_petition_key,
     wrap_petition_key,
+    wrapping_key,
 )
 
 MASTER = bytes(range(32))
@@ -197,7 +200,7 @@ def test_new_keys_and_salts():
 def test_wrap_round_trip():
     wrapped = wrap_petition_key(MASTER, PETITION_KEY, "petition-1")
     assert len(wrapped) == WRAPPED_KEY_BYTES == 61
-    assert wrapped[0] == 1
+    assert wrapped[0] == 2
     assert PETITION_KEY not in wrapped
     assert unwrap_petition_key(MASTER, wrapped, "petition-1") == PETITION_KEY
 
@@ -241,7 +244,42 @@ def test_unwrap_refuses_extended_and_unknown_version():
     with pytest.raises(InvalidKey):
         unwrap_petition_key(MASTER, wrapped + b"\x00", "petition-1")
     with pytest.raises(InvalidKey):
-        unwrap_petition_key(MASTER, b"\x02" + wrapped[1:], "petition-1")
+        unwrap_petition_key(MASTER, b"\x03" + wrapped[1:], "petition-1")
+
+
+def test_wrapping_key_is_not_the_master_key():
+    # DESIGN §4: the master key is only HKDF input; AES-GCM under it alone must fail.
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    wrapped = wrap_petition_key(MASTER, PETITION_KEY, "petition-1")
+    others = (MASTER, derive_subkey(MASTER, "organiser-totp"), derive_subkey(MASTER, "web-session"))
+    assert wrapping_key(MASTER) not in others
+    with pytest.raises(InvalidTag):
+        AESGCM(MASTER).decrypt(wrapped[1:13], wrapped[13:], b"countersign/petition-key/v1\x00petition-1")
+    assert AESGCM(wrapping_key(MASTER)).decrypt(
+        wrapped[1:13], wrapped[13:], b"countersign/petition-key/v1\x00petition-1"
+    ) == PETITION_KEY
+
+
+def _legacy_wrap(master, petition_key, petition_id):
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = bytes(12)
+    ad = b"countersign/petition-key/v1\x00" + petition_id.encode()
+    return b"\x01" + nonce + AESGCM(master).encrypt(nonce, petition_key, ad)
+
+
+def test_legacy_wrapped_key_rewrapped_once_and_only_by_rewrap():
+    legacy = _legacy_wrap(MASTER, PETITION_KEY, "petition-1")
+    with pytest.raises(InvalidKey):
+        unwrap_petition_key(MASTER, legacy, "petition-1")
+    rewrapped = rewrap_legacy(MASTER, legacy, "petition-1")
+    assert rewrapped[0] == 2 and unwrap_petition_key(MASTER, rewrapped, "petition-1") == PETITION_KEY
+    assert rewrap_legacy(MASTER, rewrapped, "petition-1") is None
+    with pytest.raises(InvalidKey):
+        rewrap_legacy(OTHER_MASTER, legacy, "petition-1")
+    with pytest.raises(InvalidKey):
+        rewrap_legacy(OTHER_MASTER, rewrapped, "petition-1")
 
 
 @pytest.mark.parametrize("bad", [b"", b"\x00" * 16, b"\x00" * 33])

@@ -5,7 +5,7 @@ import re
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, DateField, HiddenField, PasswordField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Optional, ValidationError
 
 from crypto.errors import InvalidKey
@@ -14,6 +14,7 @@ from crypto.sealed import parse_public_key
 
 from ...ledger import SLUG_RE
 from ...ledger.accounts import PASSWORD_MAX_CHARS
+from ...ledger.petitions import is_one_line
 from ..forms import REQUIRED, at_most, no_control_characters
 
 AREAS_RE = re.compile(r"[A-Za-z]{1,2}(?:\s+[A-Za-z]{1,2})*", re.ASCII)
@@ -38,8 +39,7 @@ def _password_field(label):
 
 
 class TwoFactorEnrolForm(FlaskForm):
-    # The secret shown on the same page, sent back with the first code it makes.
-    secret = HiddenField(validators=[DataRequired(REQUIRED), at_most(64), no_control_characters])
+    # No secret here: it stays on the server (Organiser.totp_pending) until enrolment completes.
     password = _password_field(_l("Your password"))
     code = StringField(
         _l("The six-digit code your app shows now"),
@@ -53,6 +53,12 @@ class TwoFactorDisableForm(FlaskForm):
         _l("A code from your app, or a recovery code"),
         validators=[DataRequired(REQUIRED), at_most(32), no_control_characters],
     )
+
+
+def one_line(_form, field):
+    """A title becomes a mail's Subject: one line, no tabs or line breaks."""
+    if not is_one_line(field.data or ""):
+        raise ValidationError(_l("A title must be one line: remove line breaks and tabs."))
 
 
 def valid_slug(_form, field):
@@ -93,14 +99,16 @@ class PetitionForm(FlaskForm):
     slug = StringField(
         _l("Address (slug)"), validators=[DataRequired(REQUIRED), at_most(64), no_control_characters, valid_slug]
     )
-    title = StringField(_l("Title"), validators=[DataRequired(REQUIRED), at_most(200), no_control_characters])
+    title = StringField(
+        _l("Title"), validators=[DataRequired(REQUIRED), at_most(200), no_control_characters, one_line]
+    )
     body = TextAreaField(_l("Text"), validators=[DataRequired(REQUIRED), at_most(20_000), no_control_characters])
     eligibility = TextAreaField(
         _l("Who may sign"), validators=[Optional(), at_most(2_000), no_control_characters]
     )
     # The same text for readers of Traditional Chinese; empty shows them the English.
     title_zh = StringField(
-        _l("Title in Traditional Chinese"), validators=[Optional(), at_most(200), no_control_characters]
+        _l("Title in Traditional Chinese"), validators=[Optional(), at_most(200), no_control_characters, one_line]
     )
     body_zh = TextAreaField(
         _l("Text in Traditional Chinese"), validators=[Optional(), at_most(20_000), no_control_characters]

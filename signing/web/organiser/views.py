@@ -20,6 +20,7 @@ from ...ledger import accounts, witnessing
 from ...paper_csv import PaperFileError, parse_paper_csv
 from ..errors import render_error
 from ..lookup import services
+from . import qrcode
 from .forms import (
     ActionForm,
     LoginForm,
@@ -267,6 +268,10 @@ def moderate(slug, signature_id, choice):
     return redirect(url_for("organiser.names", slug=slug))
 
 
+# A request cannot wait as long as `signing shred` does; pressing again finishes it.
+WEB_SHRED_WAIT_SECONDS = 10
+
+
 @bp.post("/p/<slug>/shred")
 @login_required
 def shred(slug):
@@ -274,8 +279,13 @@ def shred(slug):
     form = ShredForm()
     if not form.validate_on_submit() or form.confirm_slug.data.strip() != petition.slug:
         return render_error(400, _l("Type the petition's address exactly to confirm shredding. Nothing was done."))
-    ledger.shred(services(), petition)
-    flash(_l("The petition's key is destroyed. Its log, totals and certificate remain."))
+    ledger.shred(services(), petition, wait_seconds=WEB_SHRED_WAIT_SECONDS)
+    flash(
+        _l(
+            "The petition's key is destroyed and proven gone from the database. Its log, totals and certificate "
+            "remain. Backups made before now still hold the key until the operator rotates the master key."
+        )
+    )
     return redirect(url_for("organiser.petition", slug=slug))
 
 
@@ -300,29 +310,30 @@ def two_factor():
 @bp.route("/two-factor/enrol", methods=["GET", "POST"])
 @login_required
 def two_factor_enrol():
-    """Show a new secret; turn two-factor on once a code from it (and the password) comes back."""
+    """Show the pending secret (kept on the server); turn two-factor on once a code from it and the
+    password come back."""
     if g.organiser.totp_secret is not None:
         return redirect(url_for("organiser.two_factor"))
     form = TwoFactorEnrolForm()
     if form.validate_on_submit():
         try:
-            codes = accounts.enable_two_factor(
-                services(), g.organiser, form.password.data, form.secret.data, form.code.data
-            )
+            codes = accounts.enable_two_factor(services(), g.organiser, form.password.data, form.code.data)
         except accounts.TwoFactorRefused:
             form.code.errors.append(TWO_FACTOR_REFUSED_MESSAGE)
         else:
             # Other sessions of this account end; this one carries on.
             session["epoch"] = accounts.organiser_by_id(g.organiser.id).session_epoch
             return render_template("organiser/two_factor_codes.html", codes=codes)
-    if not twofactor.valid_secret(form.secret.data):
-        form.secret.data = twofactor.new_secret()
+    # The secret never leaves the server except on this page: it is not sent back.
+    secret = accounts.pending_two_factor_secret(services(), g.organiser)
+    uri = twofactor.provisioning_uri(secret, g.organiser.email)
     status = 400 if request.method == "POST" else 200
     page = render_template(
         "organiser/two_factor_enrol.html",
         form=form,
-        secret=twofactor.grouped(form.secret.data),
-        uri=twofactor.provisioning_uri(form.secret.data, g.organiser.email),
+        secret=twofactor.grouped(secret),
+        uri=uri,
+        qr_code=qrcode.svg(uri, str(_l("QR code of the key for your authenticator app"))),
     )
     return page, status
 
