@@ -92,6 +92,11 @@ class Petition(BaseModel):
         return self.allowed_areas.split()
 
     @property
+    def threshold_list(self):
+        """The organiser's targets as numbers, smallest first."""
+        return sorted(int(part) for part in self.thresholds.split() if part.isdigit())
+
+    @property
     def accepts_signatures(self):
         return self.status == OPEN and self.wrapped_key is not None
 

@@ -6,6 +6,7 @@ import io
 from flask import Blueprint, abort, current_app, make_response, render_template
 
 from .. import ledger
+from ..ledger import logstore
 from ..ledger.totals import totals as compute_totals
 from .lookup import cacheable, petition_or_404, services
 
@@ -58,3 +59,18 @@ def certificate(slug):
     except ledger.PetitionNotClosed:
         abort(404)
     return published(render_template("results/certificate.html", certificate=figures))
+
+
+@bp.get("/p/<slug>/audit")
+def audit_page(slug):
+    """The latest signed count in words, and how to check it: the JSON under /audit/ is for tools."""
+    petition = petition_or_404(slug)
+    row = logstore.latest_head(petition.id)
+    page = render_template(
+        "results/audit.html",
+        petition=petition,
+        head=logstore.signed_head(row, petition.slug),
+        published_at=row.published_at,
+        key_id=services().keyring.log_key_id,
+    )
+    return published(page)
