@@ -68,6 +68,10 @@ class Petition(BaseModel):
     status = CharField(max_length=16, default=DRAFT)
     opens_on = DateField(null=True)
     closes_on = DateField(null=True)
+    # When it actually stopped taking signatures (UTC, naive): early by the
+    # organiser, or the end of closes_on. NULL while open, and for petitions
+    # closed before this was recorded.
+    closed_at = DateTimeField(null=True)
     require_email = BooleanField(default=True)
     require_postcode = BooleanField(default=True)
     # Space-separated postcode areas ("S DN"); empty means anywhere.
@@ -231,6 +235,6 @@ class SchemaVersion(BaseModel):
     version = IntegerField()
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 ALL_MODELS = [Petition, Organiser, Signature, Leaf, Node, TreeHead, SealedContact, ReceiptFlash, SchemaVersion]

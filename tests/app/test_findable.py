@@ -1,10 +1,16 @@
 """Results people can find: totals, certificate, a readable audit page, and the organiser's targets."""
 
 import re
+from datetime import datetime, time, timedelta
 
+from babel.dates import format_date
 from helpers import make_petition, own_petition, sign_online
 
 from signing import db, ledger
+
+
+def format_day(day):
+    return format_date(day, format="long", locale="en_GB")
 
 
 def test_petition_page_links_to_totals_and_the_audit_page_and_shows_targets(browser, services):
@@ -48,3 +54,25 @@ def test_audit_page_in_traditional_chinese(browser, services):
     assert "signing-audit verify zh-bundle.jsonl" in page
     assert "年" in page and "UTC" in page
     assert browser.client.get("/p/nothing/audit").status_code == 404
+
+
+def test_a_petition_closed_early_shows_when_it_closed_not_its_planned_date(signed_in, organiser, services):
+    today = services.clock().date()
+    own_petition(services, organiser, "early", closes_on=today + timedelta(days=300))
+    token = signed_in.csrf("/organiser/p/early")
+    signed_in.client.post("/organiser/p/early/close", data={"csrf_token": token, "confirm": "y"})
+    page = signed_in.client.get("/p/early").get_data(as_text=True)
+    assert re.search(rf'class="closed-on">{today.day} \w+ {today.year}<', page)
+    assert format_day(today + timedelta(days=300)) not in page
+    certificate = signed_in.client.get("/p/early/certificate").get_data(as_text=True)
+    assert re.search(rf'class="closed-at">{today.day} \w+ {today.year} \d\d:\d\d UTC<', certificate)
+
+
+def test_a_petition_past_its_closing_date_closed_at_the_end_of_that_day(browser, services):
+    last_day = services.clock().date() - timedelta(days=3)
+    make_petition(services, "lapsed", require_email=False, opens_on=last_day - timedelta(days=5), closes_on=last_day)
+    browser.client.get("/p/lapsed")
+    with db.database.connection_context():
+        petition = ledger.petition_by_slug("lapsed")
+    assert petition.status == ledger.CLOSED
+    assert petition.closed_at == datetime.combine(last_day, time(23, 59))

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 from helpers import POSTGRES_URL
 from peewee import CharField
-from playhouse.migrate import migrate
+from playhouse.migrate import SchemaMigrator, migrate
 
 from signing import db, migrations
 from signing.cli import main
@@ -135,6 +135,16 @@ def test_step_three_adds_the_receipt_flash_table(empty_database):
     migrations.migrate_to_latest(steps=migrations.STEPS[:1], latest=2)
     with db.database.connection_context():
         db.database.execute_sql("DROP TABLE receipt_flash")  # as a version 2 database has it
-    assert migrations.migrate_to_latest() == [3]
+    assert migrations.migrate_to_latest(steps=migrations.STEPS[:2], latest=3) == [3]
     with db.database.connection_context():
         assert "receipt_flash" in db.database.get_tables()
+
+
+def test_step_four_adds_when_a_petition_closed(empty_database):
+    migrations.migrate_to_latest(steps=migrations.STEPS[:2], latest=3)
+    with db.database.connection_context():
+        # As a version 3 database has it: no closed_at column.
+        migrate(SchemaMigrator.from_database(db.database).drop_column("petition", "closed_at"))
+    assert "closed_at" not in columns("petition")
+    assert migrations.migrate_to_latest(steps=migrations.STEPS[:3], latest=4) == [4]
+    assert "closed_at" in columns("petition")
