@@ -261,7 +261,11 @@ def test_organiser_creates_opens_and_closes_a_petition(visitor, language):
     page.uncheck("#require_email")
     person.submit("form[action='/organiser/new'] button[type=submit]")
     person.audit("draft")
+    expected_preview = {"en": "Safe routes to school", "zh-Hant": "讓孩子安全上學"}
 
+    person.follow(f"a[href='/organiser/p/{slug}/open']")
+    assert expected_preview[language] in person.text()
+    person.audit("confirm-open")
     person.submit(f"form[action='/organiser/p/{slug}/open'] button[type=submit]")
     person.audit("open")
     page.fill("#name", "Paper Signer")
@@ -281,6 +285,8 @@ def test_organiser_creates_opens_and_closes_a_petition(visitor, language):
     person.audit("public-petition")
 
     person.goto(f"/organiser/p/{slug}")
+    person.follow(f"a[href='/organiser/p/{slug}/close']")
+    person.audit("confirm-close")
     person.submit(f"form[action='/organiser/p/{slug}/close'] button[type=submit]")
     assert says["closed"] in page.inner_text("main")
     person.audit("closed")

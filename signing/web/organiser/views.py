@@ -18,7 +18,6 @@ from crypto.errors import InvalidIdentity
 from ... import ledger
 from ...ledger import accounts
 from ...paper_csv import PaperFileError, parse_paper_csv
-from ..errors import render_error
 from ..lookup import services
 from .forms import (
     ActionForm,
@@ -44,6 +43,8 @@ PAPER_FIELD_MESSAGES = {
     "postcode": _l("Check the postcode: it is not a valid UK postcode."),
     "email": _l("Check the email address: it is not valid."),
 }
+
+SHRED_MISTYPED_MESSAGE = _l("That is not this petition's address. Type it exactly as shown. Nothing was done.")
 
 STATUS_LABELS = {
     "draft": _l("draft"),
@@ -159,31 +160,42 @@ def edit(slug):
 @bp.get("/p/<slug>")
 @login_required
 def petition(slug):
-    petition = managed_petition(slug)
+    return _petition_page(managed_petition(slug))
+
+
+def _petition_page(petition, **forms):
+    """The organiser's page of one petition; ``forms`` carry a refused form's values and errors."""
+    forms.setdefault("paper_form", PaperForm(formdata=None))
+    forms.setdefault("upload_form", UploadForm(formdata=None))
+    forms.setdefault("shred_form", ShredForm(formdata=None))
     return render_template(
-        "organiser/petition.html",
-        petition=petition,
-        count=ledger.current_count(petition),
-        action=ActionForm(),
-        paper_form=PaperForm(),
-        upload_form=UploadForm(),
-        shred_form=ShredForm(),
+        "organiser/petition.html", petition=petition, count=ledger.current_count(petition), action=ActionForm(), **forms
     )
 
 
-@bp.post("/p/<slug>/open")
+@bp.route("/p/<slug>/open", methods=["GET", "POST"])
 @login_required
 def open_(slug):
+    """GET asks first, with a preview (text and rules are fixed once open); POST opens."""
     petition = managed_petition(slug)
+    if request.method == "GET":
+        if petition.status != ledger.DRAFT:
+            return redirect(url_for("organiser.petition", slug=slug))
+        return render_template("organiser/confirm_open.html", petition=petition, action=ActionForm())
     if ActionForm().validate_on_submit():
         ledger.open_petition(petition)
     return redirect(url_for("organiser.petition", slug=slug))
 
 
-@bp.post("/p/<slug>/close")
+@bp.route("/p/<slug>/close", methods=["GET", "POST"])
 @login_required
 def close(slug):
+    """GET asks first (closing cannot be undone); POST closes."""
     petition = managed_petition(slug)
+    if request.method == "GET":
+        if petition.status != ledger.OPEN:
+            return redirect(url_for("organiser.petition", slug=slug))
+        return render_template("organiser/confirm_close.html", petition=petition, action=ActionForm())
     if ActionForm().validate_on_submit():
         ledger.close_petition(services(), petition)
     return redirect(url_for("organiser.petition", slug=slug))
@@ -270,8 +282,10 @@ def moderate(slug, signature_id, choice):
 def shred(slug):
     petition = managed_petition(slug)
     form = ShredForm()
-    if not form.validate_on_submit() or form.confirm_slug.data.strip() != petition.slug:
-        return render_error(400, _l("Type the petition's address exactly to confirm shredding. Nothing was done."))
+    if form.validate_on_submit() and form.confirm_slug.data.strip() != petition.slug:
+        form.confirm_slug.errors.append(SHRED_MISTYPED_MESSAGE)
+    if form.errors:
+        return _petition_page(petition, shred_form=form), 400
     ledger.shred(services(), petition)
     flash(_l("The petition's key is destroyed. Its log, totals and certificate remain."))
     return redirect(url_for("organiser.petition", slug=slug))
