@@ -14,9 +14,11 @@ from flask_babel import lazy_gettext as _l
 
 from crypto import twofactor
 from crypto.errors import InvalidIdentity
+from crypto.normalise import canonical_email, canonical_name
 
 from ... import ledger
 from ...ledger import accounts
+from ...paper_csv import TEMPLATE as PAPER_TEMPLATE
 from ...paper_csv import PaperFileError, parse_paper_csv
 from ..lookup import services
 from .forms import (
@@ -41,6 +43,7 @@ LOGIN_FAILED_MESSAGE = _l(
 PAPER_FIELD_MESSAGES = {
     "name": _l("Check the name: it is empty or has no letters."),
     "postcode": _l("Check the postcode: it is not a valid UK postcode."),
+    "postcode_missing": _l("The postcode is missing."),
     "email": _l("Check the email address: it is not valid."),
 }
 
@@ -164,7 +167,8 @@ def petition(slug):
 
 
 def _petition_page(petition, **forms):
-    """The organiser's page of one petition; ``forms`` carry a refused form's values and errors."""
+    """The organiser's page of one petition; ``forms`` carry a refused form's values and errors,
+    or an upload's outcome (upload_received, upload_rejected)."""
     forms.setdefault("paper_form", PaperForm(formdata=None))
     forms.setdefault("upload_form", UploadForm(formdata=None))
     forms.setdefault("shred_form", ShredForm(formdata=None))
@@ -201,59 +205,75 @@ def close(slug):
     return redirect(url_for("organiser.petition", slug=slug))
 
 
-def _form_refused(petition, form):
-    """The result page listing every message of a form that did not validate."""
-    messages = " ".join(str(message) for errors in form.errors.values() for message in errors)
-    return _paper_result_page(petition, errors=[(0, messages)], status=400)
-
-
-def _paper_result_page(petition, result=None, errors=None, status=200):
-    return (
-        render_template("organiser/paper_result.html", petition=petition, result=result, errors=errors or []),
-        status,
-    )
-
-
 @bp.post("/p/<slug>/paper")
 @login_required
 def paper_one(slug):
+    """One signature typed from paper: back to an empty form saying "received", or this one's errors inline."""
     petition = managed_petition(slug)
     form = PaperForm()
-    if not form.validate_on_submit():
-        return _form_refused(petition, form)
-    try:
-        identity = ledger.canonical_identity(
-            services(),
-            petition,
-            name=form.name.data,
-            postcode=form.postcode.data,
-            email=form.email.data,
+    form.validate_on_submit()  # then every field's own check, so all errors show in one round
+    if _paper_identity_checked(petition, form):
+        ledger.add_paper_signatures(services(), petition, [form.identity])
+        flash(_l("Received. Type the next one below."))
+        return redirect(url_for("organiser.petition", slug=slug, _anchor="paper"), 303)
+    return _petition_page(petition, paper_form=form), 400
+
+
+def _paper_identity_checked(petition, form):
+    """True if the typed signature is well formed; else every field's error at once, with what was typed kept."""
+    ok = not form.errors
+    if petition.require_postcode and not (form.postcode.data or "").strip():
+        form.postcode.errors = list(form.postcode.errors) + [PAPER_FIELD_MESSAGES["postcode_missing"]]
+        ok = False
+    checks = [
+        (form.name, canonical_name),
+        (form.postcode, lambda text: ledger.eligible_postcode(petition, text)),
+        (form.email, lambda text: canonical_email(text, services().dotless_domains)),
+    ]
+    for field, check in checks:
+        if field.errors or not (field.data or "").strip():
+            continue
+        try:
+            check(field.data)
+        except InvalidIdentity as error:
+            field.errors = list(field.errors) + [PAPER_FIELD_MESSAGES[error.field]]
+            ok = False
+        except ledger.PostcodeNotEligible as error:
+            field.errors = list(field.errors) + [_l("Outside the areas %(areas)s.", areas=str(error))]
+            ok = False
+    if ok:
+        form.identity = ledger.canonical_identity(
+            services(), petition, name=form.name.data, postcode=form.postcode.data, email=form.email.data,
             email_optional=True,
         )
-        result = ledger.add_paper_signatures(services(), petition, [identity])
-    except InvalidIdentity as error:
-        return _paper_result_page(petition, errors=[(0, PAPER_FIELD_MESSAGES[error.field])], status=400)
-    except ledger.PostcodeNotEligible as error:
-        return _paper_result_page(
-            petition, errors=[(0, _l("Outside the areas %(areas)s.", areas=str(error)))], status=400
-        )
-    return _paper_result_page(petition, result)
+    return ok
 
 
 @bp.post("/p/<slug>/paper/upload")
 @login_required
 def paper_upload(slug):
+    """A CSV of paper signatures; what was received or why the file was rejected, on the petition's own page."""
     petition = managed_petition(slug)
     form = UploadForm()
     if not form.validate_on_submit():
-        return _form_refused(petition, form)
+        return _petition_page(petition, upload_form=form), 400
     ledger.require_open(petition)  # before parsing: a closed petition costs nothing further
     try:
         identities = parse_paper_csv(services(), petition, form.file.data.read())
-        result = ledger.add_paper_signatures(services(), petition, identities)
+        ledger.add_paper_signatures(services(), petition, identities)
     except PaperFileError as error:
-        return _paper_result_page(petition, errors=[(e.line, e.reason) for e in error.errors], status=400)
-    return _paper_result_page(petition, result)
+        rejected = [(e.line, e.reason) for e in error.errors]
+        return _petition_page(petition, upload_rejected=rejected), 400
+    return _petition_page(petition, upload_received=len(identities))
+
+
+@bp.get("/p/<slug>/paper/template.csv")
+@login_required
+def paper_template(slug):
+    managed_petition(slug)
+    response = current_app.response_class(PAPER_TEMPLATE, mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="paper-signatures.csv"'
+    return response
 
 
 @bp.get("/p/<slug>/names")
