@@ -76,3 +76,19 @@ def test_a_petition_past_its_closing_date_closed_at_the_end_of_that_day(browser,
         petition = ledger.petition_by_slug("lapsed")
     assert petition.status == ledger.CLOSED
     assert petition.closed_at == datetime.combine(last_day, time(23, 59))
+
+
+def test_a_sign_link_from_a_page_cached_before_closing_explains_kindly(browser, services):
+    petition = make_petition(services, "shut", require_email=False)
+    token = browser.csrf("/p/shut/sign")
+    with db.database.connection_context():
+        ledger.close_petition(services, petition)
+    for response in (
+        browser.client.get("/p/shut/sign"),
+        browser.client.post("/p/shut/sign", data={"csrf_token": token, "name": "Ann Lee", "postcode": "S1 2HE",
+                                                  "eligible": "y"}),
+    ):
+        page = response.get_data(as_text=True)
+        assert response.status_code == 409
+        assert "This petition has closed" in page and "Nothing you typed was kept" in page
+        assert 'href="/p/shut"' in page and "Ann Lee" not in page
