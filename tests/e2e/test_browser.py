@@ -291,6 +291,13 @@ def test_organiser_creates_opens_and_closes_a_petition(visitor, language):
     person.audit("closed")
     person.follow(f"a[href='/p/{slug}/certificate']")
     person.audit("certificate")
+    person.goto(f"/p/{slug}")
+    person.follow(f"a[href='/p/{slug}/audit']")
+    person.audit("audit-page")
+    person.goto(f"/p/{slug}/totals")
+    person.audit("totals")
+    assert person.goto(f"/p/{slug}/sign").status == 409
+    person.audit("sign-closed")
     person.goto("/organiser/")
     person.submit("form[action='/organiser/logout'] button[type=submit]")
     assert page.url.endswith("/organiser/login")
