@@ -137,6 +137,13 @@ def add_organiser_two_factor_columns(migrator):
     )
 
 
+def add_petition_closed_at(migrator):
+    # Skipped where the column is already there (a database made from the
+    # models and recorded at an older version), like add_receipt_flash's safe=True.
+    if "closed_at" not in {column.name for column in migrator.database.get_columns("petition")}:
+        migrate(migrator.add_column("petition", "closed_at", DateTimeField(null=True)))
+
+
 STEPS: list[Step] = [
     Step(2, "petition.title_zh, body_zh, eligibility_zh (Traditional Chinese text)", add_petition_chinese_text),
     Step(3, "receipt_flash (receipt shown after a redirect, sealed)", add_receipt_flash),
@@ -147,6 +154,7 @@ STEPS: list[Step] = [
         "organiser.totp_pending (enrolment secret kept on the server), failed_codes, codes_locked_until",
         add_organiser_two_factor_columns,
     ),
+    Step(7, "petition.closed_at (when it actually closed)", add_petition_closed_at),
 ]
 
 

@@ -75,6 +75,10 @@ class Petition(BaseModel):
     status = CharField(max_length=16, default=DRAFT)
     opens_on = DateField(null=True)
     closes_on = DateField(null=True)
+    # When it actually stopped taking signatures (UTC, naive): early by the
+    # organiser, or the end of closes_on. NULL while open, and for petitions
+    # closed before this was recorded.
+    closed_at = DateTimeField(null=True)
     require_email = BooleanField(default=True)
     require_postcode = BooleanField(default=True)
     # Space-separated postcode areas ("S DN"); empty means anywhere.
@@ -97,6 +101,11 @@ class Petition(BaseModel):
     @property
     def allowed_area_list(self):
         return self.allowed_areas.split()
+
+    @property
+    def threshold_list(self):
+        """The organiser's targets as numbers, smallest first."""
+        return sorted(int(part) for part in self.thresholds.split() if part.isdigit())
 
     @property
     def accepts_signatures(self):
@@ -265,7 +274,7 @@ class SchemaVersion(BaseModel):
     version = IntegerField()
 
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 ALL_MODELS = [
     Petition,

@@ -3,6 +3,7 @@
 import json
 import re
 import unicodedata
+from datetime import datetime, time
 
 from crypto.keys import new_salt
 
@@ -134,7 +135,8 @@ def apply_schedule(services, petition):
             _set_status(petition, DRAFT, OPEN)
     if petition.status == OPEN and ends_before_today:
         due = True
-        close_petition(services, petition)
+        # It stopped taking signatures when its last day ended, whenever this runs.
+        close_petition(services, petition, at=datetime.combine(petition.closes_on, time(23, 59)))
     # Read it again only when a change was due (this or another process made
     # it): on every other look-up the row just read is current.
     return Petition.get_by_id(petition.id) if due else petition
@@ -150,14 +152,16 @@ def apply_all_schedules(services):
         apply_schedule(services, petition)
 
 
-def _set_status(petition, from_status, to_status):
+def _set_status(petition, from_status, to_status, **fields):
     changed = (
-        Petition.update(status=to_status)
+        Petition.update(status=to_status, **fields)
         .where((Petition.id == petition.id) & (Petition.status == from_status))
         .execute()
     )
     if changed:
         petition.status = to_status
+        for name, value in fields.items():
+            setattr(petition, name, value)
     return changed
 
 
@@ -189,9 +193,14 @@ def open_petition(petition):
         raise PetitionNotDraft()
 
 
-def close_petition(services, petition):
-    """Close for signatures and publish the final batch, so the last head is final."""
-    if not _set_status(petition, OPEN, CLOSED):
+def close_petition(services, petition, at=None):
+    """Close for signatures and publish the final batch, so the last head is final.
+
+    ``at`` is when it stopped taking signatures (UTC): now, unless a closing
+    date passed before anyone looked.
+    """
+    closed_at = (at or services.clock()).replace(tzinfo=None, second=0, microsecond=0)
+    if not _set_status(petition, OPEN, CLOSED, closed_at=closed_at):
         raise PetitionNotOpen()
     Signature.delete().where((Signature.petition == petition.id) & (Signature.status == PENDING)).execute()
     publish(services, petition, force=True)

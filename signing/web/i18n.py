@@ -18,6 +18,7 @@ from datetime import timedelta
 from urllib.parse import quote, urlsplit
 
 from babel.dates import format_date as babel_format_date
+from babel.dates import format_time as babel_format_time
 from babel.numbers import format_decimal
 from flask import Blueprint, abort, current_app, has_request_context, redirect, request, url_for
 from flask_babel import Babel, get_locale
@@ -147,6 +148,15 @@ def format_day(day):
     return babel_format_date(day, format="long", locale=FORMAT_LOCALES[current_language()])
 
 
+def format_moment(moment):
+    """A UTC time to the minute as people read it: "1 June 2026, 18:47 UTC"."""
+    if moment is None:
+        return ""
+    locale = FORMAT_LOCALES[current_language()]
+    day = babel_format_date(moment, format="long", locale=locale)
+    return f"{day} {babel_format_time(moment, 'HH:mm', locale=locale)} UTC"
+
+
 def format_count(number):
     """A whole number with the locale's grouping: "12,345"."""
     return format_decimal(number or 0, locale=FORMAT_LOCALES[current_language()])
@@ -160,6 +170,7 @@ def init_app(app):
     app.register_blueprint(bp)
     app.add_template_filter(format_day, "day")
     app.add_template_filter(format_count, "number")
+    app.add_template_filter(format_moment, "moment")
     app.add_template_global(localised)
     app.add_template_global(localised_html)
     app.add_template_global(text_lang)

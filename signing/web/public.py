@@ -64,7 +64,10 @@ def petition(slug):
 @bp.route("/p/<slug>/sign", methods=["GET", "POST"])
 def sign(slug):
     petition = petition_or_404(slug)
-    ledger.require_open(petition)
+    if not petition.accepts_signatures:
+        # Reached from a petition page cached before it closed: say so kindly.
+        page = render_template("public/sign_closed.html", petition=petition)
+        return no_store(page, 409)
     form = SignForm()
     if _every_field_checked(form, petition):
         try:

@@ -6,7 +6,7 @@ import io
 from flask import Blueprint, abort, current_app, make_response, render_template
 
 from .. import ledger
-from ..ledger import witnessing
+from ..ledger import logstore, witnessing
 from ..ledger.totals import totals as compute_totals
 from .lookup import cacheable, petition_or_404, services
 
@@ -60,3 +60,18 @@ def certificate(slug):
         abort(404)
     witnessed = witnessing.summary(services(), petition)
     return published(render_template("results/certificate.html", certificate=figures, witnessed=witnessed))
+
+
+@bp.get("/p/<slug>/audit")
+def audit_page(slug):
+    """The latest signed count in words, and how to check it: the JSON under /audit/ is for tools."""
+    petition = petition_or_404(slug)
+    row = logstore.latest_head(petition.id)
+    page = render_template(
+        "results/audit.html",
+        petition=petition,
+        head=logstore.signed_head(row, petition.slug),
+        published_at=row.published_at,
+        key_id=services().keyring.log_key_id,
+    )
+    return published(page)

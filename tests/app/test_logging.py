@@ -75,7 +75,7 @@ def test_every_flow_leaves_no_trace_in_any_log(
         login = browser.submit("/organiser/login", {"email": "alice@campaign.example", "password": password})
         assert login.status_code == status
     paper = {"name": PAPER_SIGNER.name, "postcode": PAPER_SIGNER.postcode, "email": ""}
-    assert browser.submit("/organiser/p/open-list", paper, "/organiser/p/open-list/paper").status_code == 200
+    assert browser.submit("/organiser/p/open-list", paper, "/organiser/p/open-list/paper").status_code == 303
     csv = f"name,postcode\n{UPLOADED_SIGNER.name},{UPLOADED_SIGNER.postcode}\n".encode()
     uploaded = client.post(
         "/organiser/p/open-list/paper/upload",

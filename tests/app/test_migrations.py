@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 from helpers import POSTGRES_URL
 from peewee import CharField
-from playhouse.migrate import migrate
+from playhouse.migrate import SchemaMigrator, migrate
 
 from signing import db, migrations
 from signing.cli import main
@@ -180,7 +180,7 @@ def test_init_rewraps_keys_wrapped_under_the_master_key_itself(tmp_path, empty_d
 
     result = runner.invoke(main, ["init"])
     assert result.exit_code == 0, result.output
-    assert recorded_versions() == [2, 3, 4, 5, 6]
+    assert recorded_versions() == [2, 3, 4, 5, 6, 7]
     with db.database.connection_context():
         wrapped = bytes(Petition.get(Petition.slug == "old").wrapped_key)
     assert wrapped[0] == 2
@@ -188,3 +188,13 @@ def test_init_rewraps_keys_wrapped_under_the_master_key_itself(tmp_path, empty_d
     assert runner.invoke(main, ["init"]).exit_code == 0
     with db.database.connection_context():
         assert bytes(Petition.get(Petition.slug == "old").wrapped_key) == wrapped  # applied once
+
+
+def test_step_seven_adds_when_a_petition_closed(empty_database):
+    migrations.migrate_to_latest(steps=migrations.STEPS[:5], latest=6)
+    with db.database.connection_context():
+        # As a version 6 database has it: no closed_at column.
+        migrate(SchemaMigrator.from_database(db.database).drop_column("petition", "closed_at"))
+    assert "closed_at" not in columns("petition")
+    assert migrations.migrate_to_latest() == [7]
+    assert "closed_at" in columns("petition")

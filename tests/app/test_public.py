@@ -265,7 +265,7 @@ def test_closed_petition_refuses_signatures_and_keeps_its_count(browser, petitio
         },
     )
     assert response.status_code == 409
-    assert "not open for signatures" in response.get_data(as_text=True)
+    assert "This petition has closed" in response.get_data(as_text=True)
     assert browser.client.get("/p/test/sign").status_code == 409
     assert row_counts() == before
     assert count_on_page(browser, "test") == 1

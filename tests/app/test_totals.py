@@ -57,3 +57,26 @@ def test_totals_page_and_csv_show_suppressed_figures(signed_in, organiser, servi
     assert "overall,all,8" in csv_text
     assert "district,DN55,fewer than 5" in csv_text
     assert "district,S1,withheld" in csv_text
+
+
+def test_mostly_hidden_districts_are_one_sentence_and_the_chart_is_not_read_out(signed_in, organiser, services):
+    own_petition(services, organiser, "ours")
+    rows = [f"Person {chr(65 + i)} Sheffield,S1 2HE" for i in range(10)]
+    rows += [f"Person {chr(65 + i)} Hillsborough,S10 2TN" for i in range(8)]
+    rows += ["Only One,DN55 1PT", "Another One,S2 4SU", "Third One,S3 7RD"]
+    upload(signed_in, "ours", ("name,postcode\n" + "\n".join(rows) + "\n").encode())
+    text = signed_in.client.get("/p/ours/totals").get_data(as_text=True)
+    district = text.split("By postcode district")[1].split("By day")[0]
+    assert "4 of 5 groups have too few signatures to show" in district
+    assert "DN55" not in district and "S2<" not in district and "S10" not in district
+    assert "<rect" in district and "S1" in district  # the one district shown
+    assert '<svg class="chart" aria-hidden="true"' in text and 'role="img"' not in text
+
+
+def test_no_postcodes_collected_only_when_none_are_asked_for(signed_in, organiser, services):
+    own_petition(services, organiser, "ours")
+    own_petition(services, organiser, "nopost", require_postcode=False)
+    asks = signed_in.client.get("/p/ours/totals").get_data(as_text=True)
+    assert "No signatures with a postcode yet." in asks and "does not ask for postcodes" not in asks
+    none_asked = signed_in.client.get("/p/nopost/totals").get_data(as_text=True)
+    assert "This petition does not ask for postcodes." in none_asked

@@ -261,15 +261,18 @@ def test_organiser_creates_opens_and_closes_a_petition(visitor, language):
     page.uncheck("#require_email")
     person.submit("form[action='/organiser/new'] button[type=submit]")
     person.audit("draft")
+    expected_preview = {"en": "Safe routes to school", "zh-Hant": "讓孩子安全上學"}
 
+    person.follow(f"a[href='/organiser/p/{slug}/open']")
+    assert expected_preview[language] in person.text()
+    person.audit("confirm-open")
     person.submit(f"form[action='/organiser/p/{slug}/open'] button[type=submit]")
     person.audit("open")
     page.fill("#name", "Paper Signer")
     page.fill("#postcode", "S1 2HE")
     person.submit(f"form[action='/organiser/p/{slug}/paper'] button[type=submit]")
-    assert page.inner_text("dd.added") == "1"
-    person.audit("paper-result")
-    person.follow(f"main a[href='/organiser/p/{slug}']")
+    assert page.locator(".flash").count() == 1 and page.input_value("#name") == ""
+    person.audit("paper-received")
     person.follow(f"a[href='/organiser/p/{slug}/edit']")
     person.audit("edit")
     person.goto(f"/organiser/p/{slug}/names")
@@ -281,11 +284,20 @@ def test_organiser_creates_opens_and_closes_a_petition(visitor, language):
     person.audit("public-petition")
 
     person.goto(f"/organiser/p/{slug}")
+    person.follow(f"a[href='/organiser/p/{slug}/close']")
+    person.audit("confirm-close")
     person.submit(f"form[action='/organiser/p/{slug}/close'] button[type=submit]")
     assert says["closed"] in page.inner_text("main")
     person.audit("closed")
     person.follow(f"a[href='/p/{slug}/certificate']")
     person.audit("certificate")
+    person.goto(f"/p/{slug}")
+    person.follow(f"a[href='/p/{slug}/audit']")
+    person.audit("audit-page")
+    person.goto(f"/p/{slug}/totals")
+    person.audit("totals")
+    assert person.goto(f"/p/{slug}/sign").status == 409
+    person.audit("sign-closed")
     person.goto("/organiser/")
     person.submit("form[action='/organiser/logout'] button[type=submit]")
     assert page.url.endswith("/organiser/login")

@@ -160,7 +160,10 @@ class PetitionForm(FlaskForm):
 
 
 class PaperForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), at_most(NAME_MAX_CHARS), no_control_characters])
+    name = StringField(
+        _l("Name"),
+        validators=[DataRequired(_l("The name is missing.")), at_most(NAME_MAX_CHARS), no_control_characters],
+    )
     postcode = StringField(
         _l("Postcode"), validators=[Optional(), at_most(POSTCODE_MAX_CHARS), no_control_characters]
     )

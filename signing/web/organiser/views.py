@@ -14,11 +14,12 @@ from flask_babel import lazy_gettext as _l
 
 from crypto import twofactor
 from crypto.errors import InvalidIdentity
+from crypto.normalise import canonical_email, canonical_name
 
 from ... import ledger
 from ...ledger import accounts, witnessing
+from ...paper_csv import TEMPLATE as PAPER_TEMPLATE
 from ...paper_csv import PaperFileError, parse_paper_csv
-from ..errors import render_error
 from ..lookup import services
 from . import qrcode
 from .forms import (
@@ -43,8 +44,11 @@ LOGIN_FAILED_MESSAGE = _l(
 PAPER_FIELD_MESSAGES = {
     "name": _l("Check the name: it is empty or has no letters."),
     "postcode": _l("Check the postcode: it is not a valid UK postcode."),
+    "postcode_missing": _l("The postcode is missing."),
     "email": _l("Check the email address: it is not valid."),
 }
+
+SHRED_MISTYPED_MESSAGE = _l("That is not this petition's address. Type it exactly as shown. Nothing was done.")
 
 STATUS_LABELS = {
     "draft": _l("draft"),
@@ -162,89 +166,117 @@ def edit(slug):
 @bp.get("/p/<slug>")
 @login_required
 def petition(slug):
-    petition = managed_petition(slug)
+    return _petition_page(managed_petition(slug))
+
+
+def _petition_page(petition, **forms):
+    """The organiser's page of one petition; ``forms`` carry a refused form's values and errors,
+    or an upload's outcome (upload_received, upload_rejected)."""
+    forms.setdefault("paper_form", PaperForm(formdata=None))
+    forms.setdefault("upload_form", UploadForm(formdata=None))
+    forms.setdefault("shred_form", ShredForm(formdata=None))
     return render_template(
-        "organiser/petition.html",
-        petition=petition,
-        count=ledger.current_count(petition),
-        action=ActionForm(),
-        paper_form=PaperForm(),
-        upload_form=UploadForm(),
-        shred_form=ShredForm(),
+        "organiser/petition.html", petition=petition, count=ledger.current_count(petition), action=ActionForm(), **forms
     )
 
 
-@bp.post("/p/<slug>/open")
+@bp.route("/p/<slug>/open", methods=["GET", "POST"])
 @login_required
 def open_(slug):
+    """GET asks first, with a preview (text and rules are fixed once open); POST opens."""
     petition = managed_petition(slug)
+    if request.method == "GET":
+        if petition.status != ledger.DRAFT:
+            return redirect(url_for("organiser.petition", slug=slug))
+        return render_template("organiser/confirm_open.html", petition=petition, action=ActionForm())
     if ActionForm().validate_on_submit():
         ledger.open_petition(petition)
     return redirect(url_for("organiser.petition", slug=slug))
 
 
-@bp.post("/p/<slug>/close")
+@bp.route("/p/<slug>/close", methods=["GET", "POST"])
 @login_required
 def close(slug):
+    """GET asks first (closing cannot be undone); POST closes."""
     petition = managed_petition(slug)
+    if request.method == "GET":
+        if petition.status != ledger.OPEN:
+            return redirect(url_for("organiser.petition", slug=slug))
+        return render_template("organiser/confirm_close.html", petition=petition, action=ActionForm())
     if ActionForm().validate_on_submit():
         ledger.close_petition(services(), petition)
     return redirect(url_for("organiser.petition", slug=slug))
 
 
-def _form_refused(petition, form):
-    """The result page listing every message of a form that did not validate."""
-    messages = " ".join(str(message) for errors in form.errors.values() for message in errors)
-    return _paper_result_page(petition, errors=[(0, messages)], status=400)
-
-
-def _paper_result_page(petition, result=None, errors=None, status=200):
-    return (
-        render_template("organiser/paper_result.html", petition=petition, result=result, errors=errors or []),
-        status,
-    )
-
-
 @bp.post("/p/<slug>/paper")
 @login_required
 def paper_one(slug):
+    """One signature typed from paper: back to an empty form saying "received", or this one's errors inline."""
     petition = managed_petition(slug)
     form = PaperForm()
-    if not form.validate_on_submit():
-        return _form_refused(petition, form)
-    try:
-        identity = ledger.canonical_identity(
-            services(),
-            petition,
-            name=form.name.data,
-            postcode=form.postcode.data,
-            email=form.email.data,
+    form.validate_on_submit()  # then every field's own check, so all errors show in one round
+    if _paper_identity_checked(petition, form):
+        ledger.add_paper_signatures(services(), petition, [form.identity])
+        flash(_l("Received. Type the next one below."))
+        return redirect(url_for("organiser.petition", slug=slug, _anchor="paper"), 303)
+    return _petition_page(petition, paper_form=form), 400
+
+
+def _paper_identity_checked(petition, form):
+    """True if the typed signature is well formed; else every field's error at once, with what was typed kept."""
+    ok = not form.errors
+    if petition.require_postcode and not (form.postcode.data or "").strip():
+        form.postcode.errors = list(form.postcode.errors) + [PAPER_FIELD_MESSAGES["postcode_missing"]]
+        ok = False
+    checks = [
+        (form.name, canonical_name),
+        (form.postcode, lambda text: ledger.eligible_postcode(petition, text)),
+        (form.email, lambda text: canonical_email(text, services().dotless_domains)),
+    ]
+    for field, check in checks:
+        if field.errors or not (field.data or "").strip():
+            continue
+        try:
+            check(field.data)
+        except InvalidIdentity as error:
+            field.errors = list(field.errors) + [PAPER_FIELD_MESSAGES[error.field]]
+            ok = False
+        except ledger.PostcodeNotEligible as error:
+            field.errors = list(field.errors) + [_l("Outside the areas %(areas)s.", areas=str(error))]
+            ok = False
+    if ok:
+        form.identity = ledger.canonical_identity(
+            services(), petition, name=form.name.data, postcode=form.postcode.data, email=form.email.data,
             email_optional=True,
         )
-        result = ledger.add_paper_signatures(services(), petition, [identity])
-    except InvalidIdentity as error:
-        return _paper_result_page(petition, errors=[(0, PAPER_FIELD_MESSAGES[error.field])], status=400)
-    except ledger.PostcodeNotEligible as error:
-        return _paper_result_page(
-            petition, errors=[(0, _l("Outside the areas %(areas)s.", areas=str(error)))], status=400
-        )
-    return _paper_result_page(petition, result)
+    return ok
 
 
 @bp.post("/p/<slug>/paper/upload")
 @login_required
 def paper_upload(slug):
+    """A CSV of paper signatures; what was received or why the file was rejected, on the petition's own page."""
     petition = managed_petition(slug)
     form = UploadForm()
     if not form.validate_on_submit():
-        return _form_refused(petition, form)
+        return _petition_page(petition, upload_form=form), 400
     ledger.require_open(petition)  # before parsing: a closed petition costs nothing further
     try:
         identities = parse_paper_csv(services(), petition, form.file.data.read())
-        result = ledger.add_paper_signatures(services(), petition, identities)
+        ledger.add_paper_signatures(services(), petition, identities)
     except PaperFileError as error:
-        return _paper_result_page(petition, errors=[(e.line, e.reason) for e in error.errors], status=400)
-    return _paper_result_page(petition, result)
+        rejected = [(e.line, e.reason) for e in error.errors]
+        return _petition_page(petition, upload_rejected=rejected), 400
+    return _petition_page(petition, upload_received=len(identities))
+
+
+@bp.get("/p/<slug>/paper/template.csv")
+@login_required
+def paper_template(slug):
+    managed_petition(slug)
+    response = current_app.response_class(PAPER_TEMPLATE, mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="paper-signatures.csv"'
+    return response
 
 
 @bp.get("/p/<slug>/names")
@@ -277,8 +309,10 @@ WEB_SHRED_WAIT_SECONDS = 10
 def shred(slug):
     petition = managed_petition(slug)
     form = ShredForm()
-    if not form.validate_on_submit() or form.confirm_slug.data.strip() != petition.slug:
-        return render_error(400, _l("Type the petition's address exactly to confirm shredding. Nothing was done."))
+    if form.validate_on_submit() and form.confirm_slug.data.strip() != petition.slug:
+        form.confirm_slug.errors.append(SHRED_MISTYPED_MESSAGE)
+    if form.errors:
+        return _petition_page(petition, shred_form=form), 400
     ledger.shred(services(), petition, wait_seconds=WEB_SHRED_WAIT_SECONDS)
     flash(
         _l(
