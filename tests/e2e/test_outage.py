@@ -67,7 +67,9 @@ class Load:
                 self._record(status, retry_after, page)
                 continue
             form = {"csrf_token": CSRF_RE.search(page).group(1), "name": name, "postcode": "S1 2HE", "eligible": "y"}
-            status, retry_after, page, _ = exchange(self.port, "POST", f"/p/{SLUG}/sign", urlencode(form), cookie)
+            status, retry_after, page, cookie = exchange(self.port, "POST", f"/p/{SLUG}/sign", urlencode(form), cookie)
+            if status == 303:  # signed: the receipt is on the page the form redirects to
+                status, retry_after, page, _ = exchange(self.port, "GET", f"/p/{SLUG}/signed", None, cookie)
             self._record(status, retry_after, page)
 
     def __enter__(self):
