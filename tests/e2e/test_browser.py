@@ -175,12 +175,10 @@ def test_sign_check_and_withdraw(visitor, language):
     person.goto("/p/plain/totals")
     person.audit("totals")
     person.goto("/p/charted/totals")
-    charts = page.locator("svg.chart[role=img]")
+    # The charts are aria-hidden: each one's table, right after it, is what is read out.
+    charts = page.locator("svg.chart[aria-hidden=true]")
     assert charts.count() == 2
-    for index in range(2):
-        chart = charts.nth(index)
-        title = chart.locator(f"title#{chart.get_attribute('aria-labelledby')}")
-        assert title.text_content().strip()
+    assert page.locator("svg.chart + table caption").count() == 2
     person.audit("totals-charts")
     response = person.goto("/p/no-such-petition")
     assert response.status == 404
@@ -359,6 +357,44 @@ def test_language_link_leaves_the_petition_page_cookie_free(visitor, server):
     assert page.get_attribute("html", "lang") == "en"
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_switching_language_keeps_what_was_typed(visitor, language):
+    """JavaScript off: the switch on the sign form shows it again in the other language, filled in;
+    Enter in a field still signs (it never switches language), and nothing was signed by switching."""
+    person = visitor(language, "switch-typed")
+    page = person.page
+    other = "zh-Hant" if language == "en" else "en"
+    signer = SIGNERS[language]
+    person.goto("/p/plain/sign")
+    page.fill("#name", signer["name"])
+    page.fill("#postcode", "S1 2HE")
+    page.fill("#display_name", signer["display"])
+    page.check("#eligible")
+    person.submit(f"nav.language button[lang='{other}']")
+    person.language = other
+    assert page.get_attribute("html", "lang") == other
+    assert SAYS[other]["problem"] not in person.text()  # shown again, not sent
+    assert page.input_value("#name") == signer["name"]
+    assert page.input_value("#postcode") == "S1 2HE"
+    assert page.input_value("#display_name") == signer["display"]
+    assert not page.is_checked("#eligible")  # a declaration is made again, on the page as now shown
+    person.audit("sign-switched")
+    # Enter in a field sends the form's own action: here, the errors, as the box is not ticked.
+    page.focus("#name")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.endswith("/p/plain/sign")
+    assert page.get_attribute("html", "lang") == other  # the switch was remembered
+    assert SAYS[other]["problem"] in person.text()
+    assert page.input_value("#name") == signer["name"]
+    page.check("#eligible")
+    page.focus("#postcode")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert SAYS[other]["signed"] in person.text()
+    person.assert_clean()
+
+
 # --- keyboard only ----------------------------------------------------------------
 
 
@@ -408,7 +444,8 @@ def test_keyboard_only_signing(browser, server):
 
         # The order of the stops is the order on the screen.
         stops = tab_to(page, "#name")
-        assert stops == ["a.skip[#main]", "a.brand[/]", "a[/lang/zh-Hant]", "a[/privacy]", "#name"], stops
+        # The language switch is a button of the form; the hidden copy of "Sign" before it takes no stop.
+        assert stops == ["a.skip[#main]", "a.brand[/]", "button.link", "a[/privacy]", "#name"], stops
         page.keyboard.type("Keyboard Only")
         assert tab_to(page, "#postcode") == ["#postcode"]
         page.keyboard.type("S1 2HE")
