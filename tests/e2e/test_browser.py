@@ -11,8 +11,10 @@ import re
 import pytest
 from helpers import POSTGRES_URL
 from pages import (
+    DESKTOP,
     ORGANISER_EMAIL,
     ORGANISER_PASSWORD,
+    PHONE,
     TWO_FACTOR_EMAILS,
     Axe,
     DemoServer,
@@ -179,6 +181,21 @@ def test_sign_check_and_withdraw(visitor, language):
     charts = page.locator("svg.chart[aria-hidden=true]")
     assert charts.count() == 2
     assert page.locator("svg.chart + table caption").count() == 2
+    # Chart labels as large as body text on a phone and on a desktop, and inside the chart.
+    for width in (PHONE, DESKTOP):
+        page.set_viewport_size({"width": width, "height": 900})
+        sizes = page.eval_on_selector_all(
+            "svg.chart",
+            """charts => charts.map(svg => {
+                const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+                return [...svg.querySelectorAll('text')].map(t => [
+                    scale * parseFloat(t.getAttribute('font-size')), t.getBBox().x + t.getBBox().width,
+                    svg.viewBox.baseVal.width]);
+            }).flat()""",
+        )
+        for size, right, edge in sizes:
+            assert 15 <= size <= 20, f"chart text drawn at {size:.1f} px at {width} px wide"
+            assert right <= edge, "chart text runs out of the chart"
     person.audit("totals-charts")
     response = person.goto("/p/no-such-petition")
     assert response.status == 404
