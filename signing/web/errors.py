@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import render_template, request, url_for
+from flask import g, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from peewee import InterfaceError, OperationalError
@@ -153,6 +153,7 @@ def _refilled_form(title, message):
     if endpoint == "refill.switch":  # the language switch of a form page: that page
         back = safe_next(request.args.get("next"))
         endpoint, view_args = (refill.target(back) if back else None) or (None, {})
+        g.here = back  # that page's address, for its own language switch
     if endpoint not in REFILLED_AFTER_REFUSAL:
         return None
     notice = {"title": title, "message": message, "why": COOKIE_WHY}

@@ -154,3 +154,12 @@ def test_refused_cookie_in_chinese(app, petition):
     text = page(response)
     assert response.status_code == 400 and '<html lang="zh-Hant">' in text
     assert 'value="Clara Cheung"' in text and "Cookie" in text
+
+
+def test_a_refused_cookie_on_the_language_switch_shows_the_sign_form_again(app, petition):
+    client = app.test_client(use_cookies=False)
+    response = client.post("/lang/zh-Hant?next=/p/test/sign", data=TYPED)
+    text = page(response)
+    assert response.status_code == 400 and "This form needs a cookie" in text
+    assert 'value="Clara Cheung"' in text and "lang=" not in response.headers.get("Set-Cookie", "")
+    assert switch_action(text) == "/lang/zh-Hant?next=/p/test/sign"
