@@ -4,7 +4,7 @@ Views translate HTTP to one ledger call and back; nothing here decides
 whether a signature counts or queries the models.
 """
 
-from . import about, audit, errors, i18n, inputs, public, ratelimit, results, security
+from . import about, audit, errors, i18n, inputs, public, ratelimit, refill, results, security
 from .organiser import views as organiser
 from .uploads import InMemoryRequest
 
@@ -17,5 +17,5 @@ def init_app(app):
     inputs.init_app(app)
     security.init_app(app)
     errors.init_app(app)
-    for blueprint in (public.bp, audit.bp, results.bp, organiser.bp, about.bp):
+    for blueprint in (public.bp, audit.bp, results.bp, organiser.bp, about.bp, refill.bp):
         app.register_blueprint(blueprint)

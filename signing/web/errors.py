@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import render_template, request, url_for
+from flask import g, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from peewee import InterfaceError, OperationalError
@@ -12,6 +12,9 @@ from werkzeug.routing import BuildError
 
 from .. import ledger
 from ..ledger.throttle import BUSY_RETRY_AFTER_SECONDS
+from . import refill
+from .i18n import safe_next
+from .lookup import no_store
 
 log = logging.getLogger("countersign")
 
@@ -46,6 +49,18 @@ COOKIE_WHY = _l(
     "Why a cookie: it holds only a random code that proves the form was sent from this site's own page, so that "
     "another website cannot send it in your name. It holds nothing about you and ends when you close the browser."
 )
+# The same, above the form shown again filled in with what was posted (signing/web/refill.py).
+COOKIE_MESSAGE_BELOW = _l(
+    "Your browser did not send back the cookie this site set when it showed the form, so nothing was done. "
+    "Please allow cookies for this site (in Tor Browser, the shield or padlock icon, or the privacy settings), "
+    "then send the form below again."
+)
+EXPIRED_MESSAGE_BELOW = _l(
+    "This form was open too long (more than two hours), or was not sent from this site, so nothing was done. "
+    "Please send the form below again."
+)
+# Forms shown again filled in after a refused cookie: nothing on them is a secret of another page.
+REFILLED_AFTER_REFUSAL = frozenset({"public.sign", "public.receipt"})
 # Where each form is shown, for the link back to it (the form's own fields are never echoed).
 FORM_PAGES = {
     "public.sign": "public.sign",
@@ -132,6 +147,19 @@ def _form_address():
         return None
 
 
+def _refilled_form(title, message):
+    """The refused form's page again, filled with what was posted (never a tick box), the refusal above it."""
+    endpoint, view_args = request.endpoint, request.view_args or {}
+    if endpoint == "refill.switch":  # the language switch of a form page: that page
+        back = safe_next(request.args.get("next"))
+        endpoint, view_args = (refill.target(back) if back else None) or (None, {})
+        g.here = back  # that page's address, for its own language switch
+    if endpoint not in REFILLED_AFTER_REFUSAL:
+        return None
+    notice = {"title": title, "message": message, "why": COOKIE_WHY}
+    return refill.refilled(endpoint, view_args, notice=notice)
+
+
 def render_error(status, message=None, title=None):
     default_title, default_message = MESSAGES.get(status, MESSAGES[400])
     body = render_template(
@@ -153,6 +181,9 @@ def init_app(app):
             title, message = _l("This form needs a cookie"), COOKIE_MESSAGE
         else:
             title, message = _l("Form expired"), EXPIRED_MESSAGE
+        shown = _refilled_form(title, COOKIE_MESSAGE_BELOW if message is COOKIE_MESSAGE else EXPIRED_MESSAGE_BELOW)
+        if shown is not None:
+            return no_store(shown[0], 400)
         body = render_template(
             "errors/form_refused.html", title=title, message=message, why=COOKIE_WHY, back=_form_address()
         )

@@ -4,7 +4,8 @@ Each request's language is the ``lang`` cookie if it names one we have, else
 the best match of Accept-Language, else English. A plain link on every page,
 ``GET /lang/<tag>?next=<path>``, sets that cookie and sends the reader back to
 the page they were on: no JavaScript, no form. That link's own response is
-the only one that sets the cookie, so the public petition page stays
+(with ``POST /lang/<tag>``, the switch on a page with a form that keeps what was
+typed: signing/web/refill.py) the only one that sets the cookie, so the public petition page stays
 cookie-free and cacheable; every HTML response says ``Vary: Accept-Language,
 Cookie`` so a shared cache keeps one copy per language.
 
@@ -20,8 +21,8 @@ from urllib.parse import quote, urlsplit
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_time as babel_format_time
 from babel.numbers import format_decimal
-from flask import Blueprint, abort, current_app, has_request_context, redirect, request, url_for
-from flask_babel import Babel, get_locale
+from flask import Blueprint, abort, current_app, g, has_request_context, redirect, request, url_for
+from flask_babel import Babel, get_locale, refresh
 from markupsafe import Markup
 
 LANGUAGES = ("en", "zh_Hant")
@@ -50,6 +51,8 @@ bp = Blueprint("i18n", __name__)
 def select_locale():
     if not has_request_context():
         return "en"  # the CLI, and mail sent outside a request
+    if g.get("switched_language") in LANGUAGES:
+        return g.switched_language  # the reader just switched, on a form page (signing/web/refill.py)
     chosen = request.cookies.get(LANGUAGE_COOKIE)
     if chosen in LANGUAGES:
         return chosen
@@ -83,6 +86,17 @@ def switch(tag):
     if language is None:
         abort(404)
     response = redirect(safe_next(request.args.get("next")) or url_for("public.index"), code=303)
+    return remember_language(response, language)
+
+
+def use_language(language):
+    """Render the rest of this request in ``language``, as if its cookie had come with it."""
+    g.switched_language = language
+    refresh()
+
+
+def remember_language(response, language):
+    """Set the language cookie on ``response``; never cached."""
     response.set_cookie(
         LANGUAGE_COOKIE,
         language,
@@ -98,6 +112,8 @@ def switch(tag):
 
 def here():
     """This page's path and query, to come back to after switching language."""
+    if g.get("here"):
+        return g.here  # a form page shown again by the language switch (signing/web/refill.py)
     path = quote(request.path, safe="/:@!$&'()*+,;=-._~")
     query = request.query_string.decode("ascii", "replace")
     if query and request.method == "GET":
@@ -112,6 +128,17 @@ def language_links():
     current = current_language()
     return [
         (url_for("i18n.switch", tag=TAGS[language], next=here()), TAGS[language], ENDONYMS[language])
+        for language in LANGUAGES
+        if language != current
+    ]
+
+
+def language_actions(page=None):
+    """(formaction, tag, name) for every language but the current one: buttons of this page's form
+    that show it (or ``page``, a path) again in that language with what was typed kept (signing/web/refill.py)."""
+    current = current_language()
+    return [
+        (url_for("refill.switch", tag=TAGS[language], next=page or here()), TAGS[language], ENDONYMS[language])
         for language in LANGUAGES
         if language != current
     ]
@@ -175,6 +202,7 @@ def init_app(app):
     app.add_template_global(localised_html)
     app.add_template_global(text_lang)
     app.add_template_global(language_links)
+    app.add_template_global(language_actions)
 
     @app.context_processor
     def _language():

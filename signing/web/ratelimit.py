@@ -43,6 +43,8 @@ LIMITED_ENDPOINTS = {
     "public.receipt": ("RATE_LIMIT_RECEIPT", frozenset({"POST"})),
     "public.receipt_proof": ("RATE_LIMIT_RECEIPT", frozenset({"POST"})),
     "public.withdraw": ("RATE_LIMIT_WITHDRAW", frozenset({"POST"})),
+    # Switching language on a form page may show a receipt's status again.
+    "refill.switch": ("RATE_LIMIT_RECEIPT", frozenset({"POST"})),
     "organiser.login": ("RATE_LIMIT_LOGIN", frozenset({"POST"})),
     "organiser.two_factor_enrol": ("RATE_LIMIT_LOGIN", frozenset({"POST"})),
     "organiser.two_factor_disable": ("RATE_LIMIT_LOGIN", frozenset({"POST"})),

@@ -138,32 +138,33 @@ def test_receipt_page_offers_a_proof_download(browser, petition):
     [(None, "Form expired"), ("forged-token", "Form expired")],
 )
 def test_missing_or_wrong_csrf_token_is_refused(browser, petition, token, expected):
-    browser.client.get("/p/test/sign")  # the form was shown: the browser holds its cookie
+    """A form not shown again filled in (the sign form is: tests/app/test_refill.py): a link back to it."""
+    browser.client.get("/p/test/receipt")  # the form was shown: the browser holds its cookie
     before = row_counts()
-    data = {"name": "Clara Cheung", "postcode": "S1 2HE", "email": "c@example.org", "eligible": "y"}
+    data = {"receipt": "ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ", "confirm": "y"}
     if token:
         data["csrf_token"] = token
-    response = browser.client.post("/p/test/sign", data=data)
+    response = browser.client.post("/p/test/withdraw", data=data)
     page = response.get_data(as_text=True)
     assert response.status_code == 400
     assert expected in page
-    assert 'href="/p/test/sign"' in page  # back to the form, not "reload"
-    assert "Clara" not in page and "S1 2HE" not in page
+    assert 'href="/p/test/receipt"' in page  # back to the form, not "reload"
+    assert "ABCD" not in page
     assert row_counts() == before
 
 
 def test_blocked_cookies_are_named_as_the_cause(app, petition):
     """Tor Browser set to block cookies: the form's token cannot be checked; say why and what to do."""
-    shown = app.test_client(use_cookies=False).get("/p/test/sign")
+    shown = app.test_client(use_cookies=False).get("/p/test/receipt")
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', shown.get_data(as_text=True)).group(1)
     response = app.test_client(use_cookies=False).post(
-        "/p/test/sign", data={"csrf_token": token, "name": "Clara Cheung", "eligible": "y"}
+        "/p/test/withdraw", data={"csrf_token": token, "receipt": "ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ", "confirm": "y"}
     )
     page = response.get_data(as_text=True)
     assert response.status_code == 400
     assert "This form needs a cookie" in page and "allow cookies for this site" in page
     assert "reload" not in page
-    assert 'href="/p/test/sign"' in page
+    assert 'href="/p/test/receipt"' in page
 
 
 @pytest.mark.parametrize(

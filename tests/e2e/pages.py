@@ -304,7 +304,8 @@ class Visitor:
         first = page.eval_on_selector("a[href], button, input, select, textarea", "e => e.outerHTML")
         if 'class="skip"' not in first or 'href="#main"' not in first:
             problems.append(f"the first focusable element is not the skip link: {first[:80]}")
-        switch = page.locator("nav.language a[hreflang]")
+        # A link, or on a form page a button that sends the form (what was typed is kept).
+        switch = page.locator("nav.language a[hreflang], nav.language button[lang]")
         if one_time and switch.count():
             problems.append("a language link on a page that shows a secret once")
         if not one_time and switch.count() != 1:

@@ -11,8 +11,10 @@ import re
 import pytest
 from helpers import POSTGRES_URL
 from pages import (
+    DESKTOP,
     ORGANISER_EMAIL,
     ORGANISER_PASSWORD,
+    PHONE,
     TWO_FACTOR_EMAILS,
     Axe,
     DemoServer,
@@ -175,11 +177,25 @@ def test_sign_check_and_withdraw(visitor, language):
     person.goto("/p/plain/totals")
     person.audit("totals")
     person.goto("/p/charted/totals")
-    # Each chart is hidden from screen readers; the table after it is the accessible version.
+    # The charts are aria-hidden: each one's table, right after it, is what is read out.
     charts = page.locator("svg.chart[aria-hidden=true]")
     assert charts.count() == 2
-    for index in range(2):
-        assert charts.nth(index).locator("xpath=following-sibling::table[1]/caption").text_content().strip()
+    assert page.locator("svg.chart + table caption").count() == 2
+    # Chart labels as large as body text on a phone and on a desktop, and inside the chart.
+    for width in (PHONE, DESKTOP):
+        page.set_viewport_size({"width": width, "height": 900})
+        sizes = page.eval_on_selector_all(
+            "svg.chart",
+            """charts => charts.map(svg => {
+                const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+                return [...svg.querySelectorAll('text')].map(t => [
+                    scale * parseFloat(t.getAttribute('font-size')), t.getBBox().x + t.getBBox().width,
+                    svg.viewBox.baseVal.width]);
+            }).flat()""",
+        )
+        for size, right, edge in sizes:
+            assert 15 <= size <= 20, f"chart text drawn at {size:.1f} px at {width} px wide"
+            assert right <= edge, "chart text runs out of the chart"
     person.audit("totals-charts")
     response = person.goto("/p/no-such-petition")
     assert response.status == 404
@@ -358,6 +374,44 @@ def test_language_link_leaves_the_petition_page_cookie_free(visitor, server):
     assert page.get_attribute("html", "lang") == "en"
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_switching_language_keeps_what_was_typed(visitor, language):
+    """JavaScript off: the switch on the sign form shows it again in the other language, filled in;
+    Enter in a field still signs (it never switches language), and nothing was signed by switching."""
+    person = visitor(language, "switch-typed")
+    page = person.page
+    other = "zh-Hant" if language == "en" else "en"
+    signer = SIGNERS[language]
+    person.goto("/p/plain/sign")
+    page.fill("#name", signer["name"])
+    page.fill("#postcode", "S1 2HE")
+    page.fill("#display_name", signer["display"])
+    page.check("#eligible")
+    person.submit(f"nav.language button[lang='{other}']")
+    person.language = other
+    assert page.get_attribute("html", "lang") == other
+    assert SAYS[other]["problem"] not in person.text()  # shown again, not sent
+    assert page.input_value("#name") == signer["name"]
+    assert page.input_value("#postcode") == "S1 2HE"
+    assert page.input_value("#display_name") == signer["display"]
+    assert not page.is_checked("#eligible")  # a declaration is made again, on the page as now shown
+    person.audit("sign-switched")
+    # Enter in a field sends the form's own action: here, the errors, as the box is not ticked.
+    page.focus("#name")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.endswith("/p/plain/sign")
+    assert page.get_attribute("html", "lang") == other  # the switch was remembered
+    assert SAYS[other]["problem"] in person.text()
+    assert page.input_value("#name") == signer["name"]
+    page.check("#eligible")
+    page.focus("#postcode")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert SAYS[other]["signed"] in person.text()
+    person.assert_clean()
+
+
 # --- keyboard only ----------------------------------------------------------------
 
 
@@ -407,7 +461,8 @@ def test_keyboard_only_signing(browser, server):
 
         # The order of the stops is the order on the screen.
         stops = tab_to(page, "#name")
-        assert stops == ["a.skip[#main]", "a.brand[/]", "a[/lang/zh-Hant]", "a[/privacy]", "#name"], stops
+        # The language switch is a button of the form; the hidden copy of "Sign" before it takes no stop.
+        assert stops == ["a.skip[#main]", "a.brand[/]", "button.link", "a[/privacy]", "#name"], stops
         page.keyboard.type("Keyboard Only")
         assert tab_to(page, "#postcode") == ["#postcode"]
         page.keyboard.type("S1 2HE")

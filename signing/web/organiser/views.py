@@ -21,6 +21,7 @@ from ...ledger import accounts, witnessing
 from ...paper_csv import TEMPLATE as PAPER_TEMPLATE
 from ...paper_csv import PaperFileError, parse_paper_csv
 from ..lookup import services
+from ..refill import form_page, typed
 from . import qrcode
 from .forms import (
     ActionForm,
@@ -250,6 +251,15 @@ def _paper_identity_checked(petition, form):
             email_optional=True,
         )
     return ok
+
+
+@form_page("organiser.petition", "organiser.paper_one")
+def paper_refilled(slug, notice):
+    """The petition's page with the paper form as typed, after switching language."""
+    g.organiser = current_organiser()
+    if g.organiser is None or notice:
+        return None
+    return _petition_page(managed_petition(slug), paper_form=PaperForm(formdata=typed())), 200
 
 
 @bp.post("/p/<slug>/paper/upload")
