@@ -16,7 +16,7 @@ from werkzeug.serving import WSGIRequestHandler, run_simple
 from crypto import sealed
 from crypto.errors import CryptoError
 
-from . import calibration, create_app, db, keyring, ledger, logging_setup, migrations, paper_csv, serving
+from . import background, calibration, create_app, db, keyring, ledger, logging_setup, migrations, paper_csv, serving
 from . import config as config_module
 from .ledger import accounts, contacts
 
@@ -210,6 +210,16 @@ def publish(slugs, force):
             head = ledger.publish(services, item, force=force)
             if head is not None:
                 click.echo(f"{item.slug}: log size {head.size}, count {head.count}")
+        background.send_due(app)
+
+
+@main.command("send-mail")
+def send_mail():
+    """Send the mail waiting in the outbox (for cron, where BACKGROUND_SENDER is off)."""
+    with app_context() as app:
+        sent, failed = background.send_due(app)
+        if sent or failed:
+            click.echo(f"sent {sent} message(s); {failed} will be retried")
 
 
 @main.command()
@@ -313,7 +323,7 @@ def import_paper(slug, csv_file):
             raise CommandError(f"the file was rejected whole ({rejected} bad line(s)); nothing was added") from None
         with click.progressbar(length=len(identities), label="computing tags", file=sys.stderr) as bar:
             result = ledger.add_paper_signatures(services, target, identities, progress=bar.update)
-        click.echo(f"added {result.added}, skipped as duplicates {result.skipped}, rejected 0")
+        click.echo(f"received {result.received}, rejected 0; they count from the next batch, each person once")
 
 
 @main.command()

@@ -30,7 +30,17 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from peewee import CharField, TextField, fn
+from peewee import (
+    BlobField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+    fn,
+)
 from playhouse.migrate import SchemaMigrator, migrate
 
 from . import db
@@ -57,8 +67,77 @@ def add_petition_chinese_text(migrator):
     )
 
 
+def _inbox_tables():
+    """The inbox and outbox as version 3 made them (frozen here: models.py moves on)."""
+
+    class Frozen(Model):
+        class Meta:
+            database = database
+            legacy_table_names = False
+
+    class Petition(Frozen):
+        pass
+
+    class Signature(Frozen):
+        pass
+
+    class Inbox(Frozen):
+        petition = ForeignKeyField(Petition, on_delete="RESTRICT", index=False)
+        channel = CharField(max_length=8, default="online")
+        person_tag = BlobField(null=True)
+        email_tag = BlobField(null=True)
+        receipt_hash = BlobField(null=True, unique=True)
+        display_name = CharField(max_length=80, null=True)
+        district = CharField(max_length=8, null=True)
+        sealed_contact = BlobField(null=True)
+        token_hash = BlobField(null=True, unique=True)
+        token_expires = DateTimeField(null=True)
+        ready = BooleanField(default=False)
+        settled = BooleanField(default=False)
+        signature = ForeignKeyField(Signature, null=True, on_delete="CASCADE", index=False)
+
+    class Outbox(Frozen):
+        petition = ForeignKeyField(Petition, on_delete="CASCADE", index=False)
+        email_tag = BlobField()
+        inbox = ForeignKeyField(Inbox, null=True, on_delete="SET NULL", index=False)
+        sealed = BlobField(null=True)
+        attempts = IntegerField(default=0)
+        not_before = DateTimeField()
+        lease_until = DateTimeField(null=True)
+        sent_at = DateTimeField(null=True)
+
+    Inbox.add_index(Inbox.index(Inbox.petition, Inbox.ready, Inbox.settled, name="inbox_waiting"))
+    Outbox.add_index(Outbox.index(Outbox.not_before, name="outbox_due").where(Outbox.sealed.is_null(False)))
+    Outbox.add_index(Outbox.index(Outbox.petition, Outbox.email_tag, name="outbox_recipient"))
+    return Inbox, Outbox
+
+
+def add_inbox_and_outbox(migrator):
+    """Submissions settle at publish; pending signatures move to the inbox, display names page by log position.
+
+    A pending signature's link keeps working (its token hash moves with it);
+    nothing was mailed from an outbox before, so the outbox starts empty.
+    """
+    inbox, outbox = _inbox_tables()
+    database.create_tables([inbox, outbox])
+    database.execute_sql(
+        'INSERT INTO "inbox" ("petition_id", "channel", "person_tag", "email_tag", "display_name", "district", '
+        '"sealed_contact", "token_hash", "token_expires", "ready", "settled") '
+        'SELECT "petition_id", "channel", "person_tag", "email_tag", "display_name", "district", "sealed_contact", '
+        f'"token_hash", "token_expires", {database.param}, {database.param} FROM "signature" WHERE "status" = {database.param}',
+        (False, False, "pending"),
+    )
+    database.execute_sql(f'DELETE FROM "signature" WHERE "status" = {database.param}', ("pending",))
+    database.execute_sql('DROP INDEX IF EXISTS "signature_display_names"')
+    database.execute_sql(
+        'CREATE INDEX "signature_display_names" ON "signature" ("petition_id", "leaf_index") '
+        """WHERE "display_name" IS NOT NULL AND "status" = 'counted'"""
+    )
+
+
 STEPS: list[Step] = [
     Step(2, "petition.title_zh, body_zh, eligibility_zh (Traditional Chinese text)", add_petition_chinese_text),
+    Step(3, "inbox and outbox; pending signatures move to the inbox", add_inbox_and_outbox),
 ]
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from crypto.normalise import canonical_email
-from signing import db, ledger
+from signing import background, db, ledger
 from signing.models import ALL_MODELS, SCHEMA_VERSION, SchemaVersion
 
 CHEAP_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 8, "ARGON2_PARALLELISM": 1}
@@ -159,9 +159,15 @@ class Browser:
     """The test client plus form filling: fetch the form, post it with its CSRF token,
     and read the signer's mail to follow the confirmation link."""
 
-    def __init__(self, client, mailbox):
+    def __init__(self, client, mailbox, app=None):
         self.client = client
         self.mailbox = mailbox
+        self.app = app
+
+    def deliver(self):
+        """Run the outbox sender once, as the background thread would a moment later."""
+        if self.app is not None:
+            background.send_due(self.app)
 
     def csrf(self, url):
         page = self.client.get(url)
@@ -183,7 +189,9 @@ class Browser:
             "eligible": "y",
         }
         data.update(overrides)
-        return self.submit(f"/p/{slug}/sign", {k: v for k, v in data.items() if v is not None})
+        response = self.submit(f"/p/{slug}/sign", {k: v for k, v in data.items() if v is not None})
+        self.deliver()
+        return response
 
     def confirm(self, link):
         """Follow a mailed link and press the button on the page it shows.

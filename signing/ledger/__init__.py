@@ -21,7 +21,7 @@ One module per topic:
 
 from ..models import CLOSED, DRAFT, OPEN, SHREDDED  # statuses callers compare against
 from .certificates import Certificate, certificate
-from .confirmation import confirm_signature, expire_pending, pending_signature, request_confirmation
+from .confirmation import confirm_signature, expire_pending, pending_signature
 from .errors import (
     AccountError,
     ConcurrentImport,
@@ -39,6 +39,7 @@ from .errors import (
     PetitionNotOpen,
     PolicyFixed,
     PostcodeNotEligible,
+    ReceiptCannotWithdraw,
     SlugTaken,
     TagsBusy,
     TwoFactorRefused,

@@ -166,4 +166,5 @@ def close_petition(services, petition):
     if not _set_status(petition, OPEN, CLOSED):
         raise PetitionNotOpen()
     Signature.delete().where((Signature.petition == petition.id) & (Signature.status == PENDING)).execute()
-    publish(services, petition, force=True)
+    # Whatever is waiting, however few; paper supersedes settled all at once.
+    publish(services, petition, force=True, closing=True)
