@@ -11,8 +11,10 @@ import logging
 import os
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
+
+from flask import has_app_context, has_request_context
 
 from . import db, ledger
 from .ledger import mailqueue
@@ -35,6 +37,17 @@ def _connected():
         yield
 
 
+def _app_context(app):
+    # A context of our own is popped with a teardown that closes the database
+    # connection: never do that under a caller's (the CLI's, a request's).
+    return nullcontext() if has_app_context() else app.app_context()
+
+
+def _request_context(app):
+    """For templates and the locale of the mail; reuses the caller's app context if there is one."""
+    return nullcontext() if has_request_context() else app.test_request_context()
+
+
 def lease_for(app):
     """Long enough for one whole SMTP conversation, and then some."""
     return timedelta(seconds=2 * app.config["MAIL_DEADLINE_SECONDS"] + 5)
@@ -44,7 +57,7 @@ def send_due(app, limit=None):
     """Send what is due in the outbox; return (sent, failed)."""
     services = app.extensions["countersign"]
     sent = failed = 0
-    with app.app_context(), app.test_request_context(), _connected():
+    with _request_context(app), _connected():
         while limit is None or sent + failed < limit:
             item = mailqueue.claim_next(services, lease_for(app))
             if item is None:
@@ -64,7 +77,7 @@ def send_due(app, limit=None):
 def publish_due(app):
     """A batch for every open or closed petition whose interval has passed (MIN_BATCH permitting)."""
     services = app.extensions["countersign"]
-    with app.app_context(), _connected():
+    with _app_context(app), _connected():
         ledger.expire_pending(services)
         for petition in ledger.published_petitions():
             ledger.maybe_publish(services, petition)

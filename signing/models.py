@@ -257,6 +257,8 @@ class Outbox(BaseModel):
     not_before = DateTimeField()
     lease_until = DateTimeField(null=True)
     sent_at = DateTimeField(null=True)
+    # What went ("confirm" or "already_signed"): each kind has its own resend limit.
+    kind = CharField(max_length=16, null=True)
 
 
 Outbox.add_index(Outbox.index(Outbox.not_before, name="outbox_due").where(Outbox.sealed.is_null(False)))

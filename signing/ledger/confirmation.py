@@ -54,7 +54,7 @@ def confirm_signature(services, petition, token):
     digest = _digest_of(token)
     require_open(petition)
     maybe_publish(services, petition)  # before this request's own write, never with it
-    _pending_by_digest(services, petition, digest)
+    row = _pending_by_digest(services, petition, digest)
     receipt = new_receipt()
     confirmed = (
         Inbox.update(
@@ -65,6 +65,11 @@ def confirm_signature(services, petition, token):
     )
     if confirmed != 1:
         raise UnknownToken()  # confirmed by a request at the same moment
+    # The resend limit has done its job for this address: its owner is here, and
+    # may hear at once about what they submit next ("already signed").
+    Outbox.delete().where(
+        (Outbox.petition == petition.id) & (Outbox.email_tag == row.email_tag) & Outbox.sealed.is_null()
+    ).execute()
     return receipt
 
 

@@ -109,7 +109,7 @@ def claim_next(services, lease):
 
 def _decide(services, row, now):
     payload = _open(services, row)
-    if payload is None or _recently_mailed(services, row, now):
+    if payload is None:
         _forget(row.id)
         return None
     counted = Signature.select(Signature.id).where(
@@ -118,17 +118,21 @@ def _decide(services, row, now):
         & (Signature.status == COUNTED)
     )
     kind = "already_signed" if counted.exists() else "confirm"
+    if _recently_mailed(services, row, kind, now):
+        _forget(row.id)
+        return None
     return Claimed(row.id, row.petition_id, kind, payload)
 
 
-def _recently_mailed(services, row, now):
-    """The resend limit: one message per address per interval, whatever it says."""
+def _recently_mailed(services, row, kind, now):
+    """The resend limit: one message of a kind per address per interval (keeps anyone from flooding a mailbox)."""
     return (
         Outbox.select(Outbox.id)
         .where(
             (Outbox.petition == row.petition_id)
             & (Outbox.email_tag == row.email_tag)
             & (Outbox.id != row.id)
+            & (Outbox.kind == kind)
             & (Outbox.sent_at > now - services.resend_interval)
         )
         .exists()
@@ -141,7 +145,7 @@ def _forget(row_id):
 
 def mark_sent(services, item):
     """The message went: drop the sealed address, keep when (for the resend limit)."""
-    Outbox.update(sealed=None, sent_at=services.naive_now(), lease_until=None, inbox=None).where(
+    Outbox.update(sealed=None, sent_at=services.naive_now(), kind=item.kind, lease_until=None, inbox=None).where(
         Outbox.id == item.row_id
     ).execute()
 
