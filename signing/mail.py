@@ -151,13 +151,18 @@ class Mailer:
     def prepare(self, to, petition, token, ttl):
         """What the sender needs to mail either message later, built while the request's
         address and language are known (signing/ledger/mailqueue.py seals it at once)."""
+        links = {}
+        self._guarded(self._links, links, petition, token)
         return {
             "to": to,
-            "link": self._absolute("public.confirm", petition, token),
-            "receipt_link": self._absolute("public.receipt", petition, None),
+            **links,
             "days": max(1, round(ttl.total_seconds() / 86400)),
             "language": str(get_locale() or "en"),
         }
+
+    def _links(self, into, petition, token):
+        into["link"] = self._absolute("public.confirm", petition, token)
+        into["receipt_link"] = self._absolute("public.receipt", petition, None)
 
     def send_prepared(self, kind, petition, payload):
         """Send "confirm" (with the link) or "already_signed" (no link that acts); MailError if not sent."""
