@@ -174,6 +174,12 @@ def petition():
 @click.option("--postcode/--no-postcode", "require_postcode", default=True, show_default=True)
 @click.option("--areas", default="", help="Allowed postcode areas, e.g. 'S DN'; empty = anywhere.")
 @click.option("--display-names/--no-display-names", "display_names_allowed", default=True, show_default=True)
+@click.option(
+    "--at-risk",
+    "at_risk",
+    is_flag=True,
+    help="For signers at risk: refused with --no-email, which lets anyone knowing a name and postcode test it.",
+)
 @click.option("--draft", is_flag=True, help="Create it unpublished.")
 def petition_create(slug, draft, areas, **fields):
     """Create a petition with its own key, salt and empty signed log."""

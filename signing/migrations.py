@@ -122,6 +122,8 @@ def add_inbox_and_outbox(migrator):
     """
     inbox, outbox = _inbox_tables()
     database.create_tables([inbox, outbox])
+    if "at_risk" not in {column.name for column in database.get_columns("petition")}:
+        migrate(migrator.add_column("petition", "at_risk", BooleanField(default=False)))
     database.execute_sql(
         'INSERT INTO "inbox" ("petition_id", "channel", "person_tag", "email_tag", "display_name", "district", '
         '"sealed_contact", "token_hash", "token_expires", "ready", "settled") '
@@ -139,7 +141,7 @@ def add_inbox_and_outbox(migrator):
 
 STEPS: list[Step] = [
     Step(2, "petition.title_zh, body_zh, eligibility_zh (Traditional Chinese text)", add_petition_chinese_text),
-    Step(3, "inbox and outbox; pending signatures move to the inbox", add_inbox_and_outbox),
+    Step(3, "inbox and outbox; pending signatures move to the inbox; petition.at_risk", add_inbox_and_outbox),
 ]
 
 

@@ -69,6 +69,9 @@ class Petition(BaseModel):
     opens_on = DateField(null=True)
     closes_on = DateField(null=True)
     require_email = BooleanField(default=True)
+    # For signers at risk: only with email, the one way signing stays unprovable
+    # to someone who knows a signer's name and postcode (THREAT_MODEL.md R1).
+    at_risk = BooleanField(default=False)
     require_postcode = BooleanField(default=True)
     # Space-separated postcode areas ("S DN"); empty means anywhere.
     allowed_areas = CharField(max_length=200, default="")

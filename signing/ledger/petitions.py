@@ -16,7 +16,7 @@ from .publishing import publish
 SLUG_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?", re.ASCII)
 
 
-POLICY_FIELDS = ("require_email", "require_postcode", "allowed_areas", "display_names_allowed")
+POLICY_FIELDS = ("require_email", "require_postcode", "allowed_areas", "display_names_allowed", "at_risk")
 
 
 def create_petition(services, *, slug, title, body, eligibility="", status=OPEN, **policy):
@@ -27,12 +27,20 @@ def create_petition(services, *, slug, title, body, eligibility="", status=OPEN,
     """
     if not SLUG_RE.fullmatch(slug or ""):
         raise InvalidPetition("slug must be 1-64 lower-case letters, digits or dashes")
+    check_at_risk(policy)
     try:
         with database.atomic():
             petition = _insert_petition(services, slug, title, body, eligibility, status, policy)
     except IntegrityError:
         raise SlugTaken() from None
     return petition
+
+
+def check_at_risk(policy):
+    """A petition for signers at risk must ask for email: without it, anyone who
+    knows a signer's name and postcode can test whether they signed (THREAT_MODEL.md R1)."""
+    if policy.get("at_risk") and not policy.get("require_email", True):
+        raise InvalidPetition("a petition for signers at risk must ask for an email address")
 
 
 def _insert_petition(services, slug, title, body, eligibility, status, policy):
@@ -152,6 +160,7 @@ def update_petition(petition, **fields):
         changed = {name for name in fixed if getattr(petition, name) != fields[name]}
         if changed:
             raise PolicyFixed()
+    check_at_risk({"at_risk": petition.at_risk, "require_email": petition.require_email, **fields})
     Petition.update(**fields).where(Petition.id == petition.id).execute()
     return Petition.get_by_id(petition.id)
 
