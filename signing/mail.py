@@ -166,7 +166,11 @@ class Mailer:
 
     def send_prepared(self, kind, petition, payload):
         """Send "confirm" (with the link) or "already_signed" (no link that acts); MailError if not sent."""
-        links = {"link": payload["link"]} if kind == "confirm" else {"receipt_link": payload["receipt_link"]}
+        # "already_signed" carries a link too: following it gives the owner a new
+        # receipt for the signature that counts (issue 16: a lost first answer).
+        links = {"link": payload["link"]}
+        if kind == "already_signed":
+            links["receipt_link"] = payload["receipt_link"]
         self._guarded(self._deliver, payload["to"], kind, petition, payload["language"], payload["days"], links)
 
     def _absolute(self, endpoint, petition, token):
