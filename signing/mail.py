@@ -82,10 +82,11 @@ class SmtpTransport:
 
     def deliver(self, envelope_from, recipient, message):
         """Send ``message``; raise anything smtplib or the socket raises (the caller sanitises)."""
+        # Made unconnected, so the watchdog runs from the first byte (the greeting) on.
         if self.security == "tls":
-            connection = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_seconds, context=self.ssl_context)
+            connection = smtplib.SMTP_SSL(timeout=self.timeout_seconds, context=self.ssl_context)
         else:
-            connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds)
+            connection = smtplib.SMTP(timeout=self.timeout_seconds)
         # The socket timeout bounds each read; this bounds the whole conversation:
         # a server that drips a byte at a time is cut off at the deadline.
         watchdog = threading.Timer(self.deadline_seconds, _cut_off, (connection,))
@@ -97,6 +98,9 @@ class SmtpTransport:
             watchdog.cancel()
 
     def _converse(self, connection, envelope_from, recipient, message):
+        # SMTP_SSL checks the host name against the one it was made with.
+        connection._host = self.host
+        connection.connect(self.host, self.port)
         with connection as smtp:
             if self.security == "starttls":
                 smtp.starttls(context=self.ssl_context)
