@@ -11,8 +11,8 @@ from crypto.keys import derive_subkey
 from crypto.normalise import DEFAULT_DOTLESS_DOMAINS
 from crypto.tags import Argon2Params
 
-from . import config as config_module
 from . import background, db, keyring, logging_setup, mail, serving, web
+from . import config as config_module
 from .ledger import Services
 from .ledger.throttle import TagThrottle
 

@@ -83,10 +83,10 @@ def publish_due(app):
             ledger.maybe_publish(services, petition)
 
 
-def _loop(app):
+def _loop(app, stopping):
     last_publish = 0.0
     interval = max(POLL_SECONDS, min(60.0, app.config["PUBLISH_INTERVAL_SECONDS"] / 4 or POLL_SECONDS))
-    while True:
+    while not stopping.is_set():
         try:
             send_due(app)
             if time.monotonic() - last_publish >= interval:
@@ -94,7 +94,7 @@ def _loop(app):
                 last_publish = time.monotonic()
         except Exception as error:  # a database outage must not end the thread
             log.warning("background work failed: %s", type(error).__name__)
-        time.sleep(POLL_SECONDS)
+        stopping.wait(POLL_SECONDS)
 
 
 def ensure_started(app):
@@ -106,7 +106,18 @@ def ensure_started(app):
         if _started.get(id(app)) == pid:
             return
         _started[id(app)] = pid
-        threading.Thread(target=_loop, args=(app,), name="countersign-background", daemon=True).start()
+        stopping = threading.Event()
+        thread = threading.Thread(target=_loop, args=(app, stopping), name="countersign-background", daemon=True)
+        app.extensions["countersign-background"] = (thread, stopping)
+        thread.start()
+
+
+def stop(app):
+    """End this process's thread (tests; a worker simply exits)."""
+    thread, stopping = app.extensions.pop("countersign-background", (None, None))
+    if thread is not None:
+        stopping.set()
+        thread.join(timeout=30)
 
 
 def init_app(app):

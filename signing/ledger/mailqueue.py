@@ -113,9 +113,7 @@ def _decide(services, row, now):
         _forget(row.id)
         return None
     counted = Signature.select(Signature.id).where(
-        (Signature.petition == row.petition_id)
-        & (Signature.email_tag == row.email_tag)
-        & (Signature.status == COUNTED)
+        (Signature.petition == row.petition_id) & (Signature.email_tag == row.email_tag) & (Signature.status == COUNTED)
     )
     kind = "already_signed" if counted.exists() else "confirm"
     if _recently_mailed(services, row, kind, now):
@@ -164,5 +162,3 @@ def mark_failed(services, item):
 
 def waiting_count():
     return Outbox.select().where(Outbox.sealed.is_null(False)).count()
-
-

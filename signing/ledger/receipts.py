@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from crypto.receipts import parse_receipt, receipt_digest
 
 from ..models import WITHDRAWN, Inbox, Signature
-from . import logstore
+from . import logstore, settlement
 from .errors import ReceiptCannotWithdraw, UnknownReceipt
 from .petitions import require_open
 from .publishing import maybe_publish
@@ -96,10 +96,7 @@ def withdraw(services, petition, receipt_code):
     maybe_publish(services, petition)
     found = _find(petition, receipt_code)
     if found.signature is None:
-        Inbox.update(
-            settled=True, ready=False, person_tag=None, email_tag=None, display_name=None,
-            district=None, sealed_contact=None, token_hash=None, token_expires=None,
-        ).where(Inbox.id == found.inbox.id).execute()
+        Inbox.update(settled=True, ready=False, **settlement.FORGOTTEN).where(Inbox.id == found.inbox.id).execute()
         return
     if found.linked and not petition.require_email:
         raise ReceiptCannotWithdraw()

@@ -12,6 +12,17 @@ from peewee import Case, Value, fn
 from ..db import database
 from ..models import COUNTED, ONLINE, PAPER, WITHDRAWN, Inbox, SealedContact, Signature
 
+# What a settled (or withdrawn) inbox row no longer needs: all but its receipt digest.
+FORGOTTEN = {
+    "person_tag": None,
+    "email_tag": None,
+    "display_name": None,
+    "district": None,
+    "sealed_contact": None,
+    "token_hash": None,
+    "token_expires": None,
+}
+
 _SIGNATURE_COLUMNS = [
     Signature.petition,
     Signature.person_tag,

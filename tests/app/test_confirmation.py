@@ -28,8 +28,8 @@ from helpers import (
 )
 
 from signing import ledger, mail
-from signing.ledger import mailqueue
 from signing.cli import main as cli
+from signing.ledger import mailqueue
 from signing.models import COUNTED, PENDING, Inbox, Outbox, Petition, Signature
 
 CLARA = Signer()

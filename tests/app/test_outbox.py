@@ -33,9 +33,7 @@ def controlled(app):
 
 def use_mail(app, **settings):
     services = app.extensions["countersign"]
-    app.extensions["countersign"] = dataclasses.replace(
-        services, mailer=mail.from_config({**app.config, **settings})
-    )
+    app.extensions["countersign"] = dataclasses.replace(services, mailer=mail.from_config({**app.config, **settings}))
 
 
 def waiting():
@@ -66,7 +64,8 @@ def test_the_address_waits_sealed_and_is_gone_once_sent(app, browser, petition, 
 def test_a_sender_killed_mid_send_blocks_the_next_mail_only_until_its_lease_ends(app, browser, petition, mailbox):
     clock = controlled(app)
     browser.scheduler = False
-    browser.submit("/p/test/sign", {"name": "Ann Lee", "postcode": "S1 2HE", "email": "ann@example.org", "eligible": "y"})
+    ann = {"name": "Ann Lee", "postcode": "S1 2HE", "email": "ann@example.org", "eligible": "y"}
+    browser.submit("/p/test/sign", ann)
     # A sender claims the message and dies before sending it.
     with db.database.connection_context():
         claimed = mailqueue.claim_next(app.extensions["countersign"], background.lease_for(app))
@@ -135,8 +134,11 @@ def test_the_background_sender_mails_without_anyone_asking(make_app, petition, m
     from helpers import Browser
 
     browser = Browser(client, mailbox)  # no app: the test never delivers itself
-    assert browser.sign("test", Signer(email="auto@example.org")).status_code == 200
-    deadline = time.monotonic() + 10
-    while not mailbox.to("auto@example.org") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert mailbox.to("auto@example.org"), "the background thread sent nothing"
+    try:
+        assert browser.sign("test", Signer(email="auto@example.org")).status_code == 200
+        deadline = time.monotonic() + 10
+        while not mailbox.to("auto@example.org") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert mailbox.to("auto@example.org"), "the background thread sent nothing"
+    finally:
+        background.stop(app)

@@ -12,6 +12,7 @@ codes, tokens, CSRF tokens, hashes, shuffled log positions) are scrubbed.
 """
 
 import dataclasses
+import difflib
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -226,10 +227,18 @@ def organiser_script(world):
     return views
 
 
+def difference(first, second):
+    def lines_of(value):
+        if isinstance(value, tuple):
+            return [str(value[0]), *map(str, value[1]), *value[2].splitlines()]
+        return str(value).splitlines()
+
+    lines = [lines_of(part) for part in (first, second)]
+    return "\n".join(list(difflib.unified_diff(*lines, "target", "decoy", lineterm=""))[:40])
+
+
 @pytest.mark.parametrize("state", STATES)
-def test_a_stranger_reads_the_same_whether_the_target_or_someone_else_is_in_state(
-    state, tmp_path, app_config, mailbox
-):
+def test_a_stranger_reads_the_same_whether_the_target_or_someone_else_is_in_state(state, tmp_path, app_config, mailbox):
     views, organiser_views = {}, {}
     for who, person in (("target", TARGET), ("decoy", DECOY)):
         mailbox.clear()
@@ -245,7 +254,9 @@ def test_a_stranger_reads_the_same_whether_the_target_or_someone_else_is_in_stat
     target, decoy = views["target"], views["decoy"]
     assert target.keys() == decoy.keys()
     for key in target:
-        assert target[key] == decoy[key], f"{state}: what the stranger reads differs at {key!r}"
+        assert target[key] == decoy[key], f"{state}: what the stranger reads differs at {key!r}:\n" + difference(
+            target[key], decoy[key]
+        )
     # The organiser is told "received 1" whatever the target's state, and so is
     # every page up to the batch. The batch itself is the one residual
     # (THREAT_MODEL.md R9): paper-to-paper duplicates are refused when settled,
