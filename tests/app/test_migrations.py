@@ -129,3 +129,42 @@ def test_refuses_gaps_in_step_numbers(empty_database):
 def test_check_version_on_empty_database_says_run_init(empty_database):
     with pytest.raises(migrations.SchemaVersionError, match="signing init"):
         migrations.check_version()
+
+
+def test_step_3_moves_pending_signatures_to_the_inbox_and_adds_the_outbox(empty_database):
+    from datetime import date, datetime
+
+    from signing.models import Inbox, Outbox, Petition, Signature
+
+    with db.database.connection_context():
+        db.database.create_tables([m for m in ALL_MODELS if m not in (Inbox, Outbox)])
+        db.database.execute_sql("ALTER TABLE petition DROP COLUMN at_risk")
+        SchemaVersion.create(version=2)
+        mark = db.database.param
+        cursor = db.database.execute_sql(
+            "INSERT INTO petition (slug, title, body, eligibility, title_zh, body_zh, eligibility_zh, status, "
+            "require_email, require_postcode, allowed_areas, display_names_allowed, thresholds, salt, key_version, "
+            f"argon2_params) VALUES ('p', 't', 'b', '', '', '', '', 'open', {mark}, {mark}, '', {mark}, '', {mark}, 1, "
+            "'{}')" + (" RETURNING id" if POSTGRES_URL else ""),
+            (True, True, True, b"\x00"),
+        )
+        petition_id = cursor.fetchone()[0] if POSTGRES_URL else db.database.last_insert_id(cursor)
+        for status, token in (("pending", b"\x01" * 32), ("counted", None)):
+            Signature.insert(
+                petition=petition_id,
+                person_tag=b"p" + status.encode(),
+                email_tag=b"e" + status.encode(),
+                status=status,
+                day=date(2026, 1, 1),
+                display_name_hidden=False,
+                channel="online",
+                token_hash=token,
+                token_expires=datetime(2030, 1, 1) if token else None,
+            ).execute()
+    assert migrations.migrate_to_latest() == [3]
+    with db.database.connection_context():
+        (moved,) = Inbox.select()
+        assert bytes(moved.token_hash) == b"\x01" * 32 and not moved.ready and not moved.settled
+        assert [s.status for s in Signature.select()] == ["counted"]
+        assert Outbox.select().count() == 0 and "at_risk" in columns("petition")
+        assert not Petition.get_by_id(petition_id).at_risk
