@@ -122,8 +122,11 @@ def demo(host, port):
     overrides = {"DEVELOPMENT": True}
     settings = config_module.load()
     if "SIGNING_PUBLISH_INTERVAL_SECONDS" not in os.environ:
-        # In the demo a signature shows in the count at once; production batches.
+        # In the demo a signature shows in the count at once (the next moment,
+        # from the background thread); production batches.
         overrides["PUBLISH_INTERVAL_SECONDS"] = 0
+    if "SIGNING_MIN_BATCH" not in os.environ:
+        overrides["MIN_BATCH"] = 1
     if "SIGNING_MAIL_BACKEND" not in os.environ:
         # Confirmation mail is printed here, link included, to confirm by hand.
         overrides["MAIL_BACKEND"] = "console"

@@ -260,7 +260,7 @@ def test_organiser_creates_opens_and_closes_a_petition(visitor, language):
     page.fill("#name", "Paper Signer")
     page.fill("#postcode", "S1 2HE")
     person.submit(f"form[action='/organiser/p/{slug}/paper'] button[type=submit]")
-    assert page.inner_text("dd.added") == "1"
+    assert page.inner_text("dd.received") == "1"
     person.audit("paper-result")
     person.follow(f"main a[href='/organiser/p/{slug}']")
     person.follow(f"a[href='/organiser/p/{slug}/edit']")
