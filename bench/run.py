@@ -579,7 +579,7 @@ def bench_paper(plan, work, report):
             result = ledger.add_paper_signatures(services, target, identities)
             import_rate = rows / (time.perf_counter() - started)
             import_cpu_ms = (time.process_time() - cpu) * 1000 / rows
-            assert result.added == rows, result
+            assert result.received == rows, result
     except (ImportError, AttributeError) as error:
         log(f"[paper] the import itself is not available here ({error}); thread pool only")
     raw_after, cpu_after = raw_argon2(params, cores, plan.raw_seconds)

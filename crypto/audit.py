@@ -47,11 +47,10 @@ What ``verify_bundle`` checks, in one streaming pass:
   two leaves carry the same receipt digest; no leaf is dated after the head
   that publishes it;
 - a withdrawal withdraws an earlier, still-active signature leaf, and
-  "superseded" ones withdraw paper signatures only, at most as many in a batch
-  as the batch adds online signatures (the server supersedes a paper
-  signature only as it counts the same person online; if that online
-  signature is withdrawn before its batch, the paper one is withdrawn as the
-  signer's, see signing.ledger.withdraw);
+  "superseded" ones withdraw paper signatures only, never more of them in all
+  than there are active online signatures at the head (the server supersedes
+  a paper signature only for a person with a counted online signature, and
+  only in the batch that closes the petition, signing/ledger/publishing.py);
 - at every head: its count is signature leaves minus withdrawal leaves, no two
   active signatures share an email tag, and no two active signatures share a
   published person tag, i.e. paper vs paper, paper vs online without email,
@@ -369,10 +368,8 @@ def _scan(
     person_first: dict[bytes, int] = {}
     person_more: dict[bytes, set[int]] = {}
     active_online = active_paper = withdrawals = 0
-    # For the rule on "superseded" withdrawals (see _check_batch): online
-    # signature leaves ever appended are active_online + withdrawn_online.
+    # For the rule on "superseded" withdrawals (see _check_batch).
     withdrawn_online = superseded = 0
-    online_before = superseded_before = 0
     latest_day = b""  # the latest day on any leaf so far (days compare as bytes)
     receipts: list[bytes] = []
     receipts_append = receipts.append
@@ -489,9 +486,7 @@ def _scan(
             if head is not None and index == head.size:
                 count = active_online + active_paper
                 _check_head(head, prev_size, root_of_edge(edge), count, kinds, email_more, person_more)
-                online_now = active_online + withdrawn_online
-                _check_batch(head, prev_size, latest_day, online_now - online_before, superseded - superseded_before)
-                online_before, superseded_before = online_now, superseded
+                _check_batch(head, prev_size, latest_day, active_online, superseded)
                 prev_size = index
                 head = next(head_iter, None)
             next_stop = _next_stop(head, next_progress)
@@ -550,15 +545,16 @@ def _refuse_reused_receipt(receipts: list[bytes], kinds: bytearray) -> None:
 
 
 def _check_batch(head: TreeHead, prev_size: int | None, latest_day: bytes, online: int, superseded: int) -> None:
-    """Rules on the batch of leaves a head adds (after its last leaf).
+    """Rules on the log up to a head, checked after the batch it adds.
 
     - No leaf is dated after the head that publishes it.
-    - Every "superseded" withdrawal is matched by a distinct online signature
-      leaf in the same batch: the server withdraws a paper signature as
-      superseded only as it counts the same person's online signature, and
-      both enter the log in the next batch. (An online leaf with an email tag
+    - Every "superseded" withdrawal so far can be matched to a distinct online
+      signature still active at the head: the server withdraws a paper
+      signature as superseded only for a person whose online signature counts,
+      all at once when the petition closes (so that no batch before then says
+      which paper signer also signed online). An online leaf with an email tag
       publishes no person tag, so the pairing itself cannot be shown; the
-      number can.)
+      number can. ``online`` and ``superseded`` are totals up to the head.
     """
     if latest_day > head.time[:10].encode("ascii"):
         raise InvalidBundle(
@@ -567,8 +563,8 @@ def _check_batch(head: TreeHead, prev_size: int | None, latest_day: bytes, onlin
     if superseded > online:
         first = 0 if prev_size is None else prev_size
         raise InvalidBundle(
-            f"leaves {first}..{head.size - 1} withdraw {superseded} paper signatures as superseded, "
-            f"but add only {online} online signatures to supersede them"
+            f"up to leaf {head.size - 1} (a batch from {first}), {superseded} paper signatures are withdrawn as "
+            f"superseded, but only {online} online signatures are active to supersede them"
         )
 
 

@@ -11,8 +11,8 @@ from crypto.keys import derive_subkey
 from crypto.normalise import DEFAULT_DOTLESS_DOMAINS
 from crypto.tags import Argon2Params
 
+from . import background, db, keyring, logging_setup, mail, serving, web
 from . import config as config_module
-from . import db, keyring, logging_setup, mail, serving, web
 from .ledger import Services, checkpoints
 from .ledger.throttle import TagThrottle
 
@@ -50,6 +50,7 @@ def create_app(config=None):
     app.extensions["countersign"] = Services(
         keyring=keys,
         publish_interval=timedelta(seconds=app.config["PUBLISH_INTERVAL_SECONDS"]),
+        min_batch=max(1, app.config["MIN_BATCH"]),
         dotless_domains=DEFAULT_DOTLESS_DOMAINS | frozenset(app.config["DOTLESS_EMAIL_DOMAINS"].lower().split()),
         argon2=Argon2Params(
             time_cost=app.config["ARGON2_TIME_COST"],
@@ -79,4 +80,5 @@ def create_app(config=None):
 
     db.init_app(app)
     web.init_app(app)
+    background.init_app(app)
     return app

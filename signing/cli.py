@@ -19,7 +19,7 @@ from werkzeug.serving import WSGIRequestHandler, run_simple
 from crypto import sealed
 from crypto.errors import CryptoError
 
-from . import calibration, create_app, db, keyring, ledger, logging_setup, migrations, paper_csv, serving
+from . import background, calibration, create_app, db, keyring, ledger, logging_setup, migrations, paper_csv, serving
 from . import config as config_module
 from .ledger import accounts, contacts
 
@@ -194,8 +194,11 @@ def demo(host, port):
     overrides = {"DEVELOPMENT": True}
     settings = config_module.load()
     if "SIGNING_PUBLISH_INTERVAL_SECONDS" not in os.environ:
-        # In the demo a signature shows in the count at once; production batches.
+        # In the demo a signature shows in the count at once (the next moment,
+        # from the background thread); production batches.
         overrides["PUBLISH_INTERVAL_SECONDS"] = 0
+    if "SIGNING_MIN_BATCH" not in os.environ:
+        overrides["MIN_BATCH"] = 1
     if "SIGNING_MAIL_BACKEND" not in os.environ:
         # Confirmation mail is printed here, link included, to confirm by hand.
         overrides["MAIL_BACKEND"] = "console"
@@ -246,6 +249,12 @@ def petition():
 @click.option("--postcode/--no-postcode", "require_postcode", default=True, show_default=True)
 @click.option("--areas", default="", help="Allowed postcode areas, e.g. 'S DN'; empty = anywhere.")
 @click.option("--display-names/--no-display-names", "display_names_allowed", default=True, show_default=True)
+@click.option(
+    "--at-risk",
+    "at_risk",
+    is_flag=True,
+    help="For signers at risk: refused with --no-email, which lets anyone knowing a name and postcode test it.",
+)
 @click.option("--draft", is_flag=True, help="Create it unpublished.")
 def petition_create(slug, draft, areas, **fields):
     """Create a petition with its own key, salt and empty signed log."""
@@ -282,6 +291,16 @@ def publish(slugs, force):
             head = ledger.publish(services, item, force=force)
             if head is not None:
                 click.echo(f"{item.slug}: log size {head.size}, count {head.count}")
+        background.send_due(app)
+
+
+@main.command("send-mail")
+def send_mail():
+    """Send the mail waiting in the outbox (for cron, where BACKGROUND_SENDER is off)."""
+    with app_context() as app:
+        sent, failed = background.send_due(app)
+        if sent or failed:
+            click.echo(f"sent {sent} message(s); {failed} will be retried")
 
 
 @main.command()
@@ -385,7 +404,7 @@ def import_paper(slug, csv_file):
             raise CommandError(f"the file was rejected whole ({rejected} bad line(s)); nothing was added") from None
         with click.progressbar(length=len(identities), label="computing tags", file=sys.stderr) as bar:
             result = ledger.add_paper_signatures(services, target, identities, progress=bar.update)
-        click.echo(f"added {result.added}, skipped as duplicates {result.skipped}, rejected 0")
+        click.echo(f"received {result.received}, rejected 0; they count from the next batch, each person once")
 
 
 @main.command()

@@ -29,6 +29,9 @@ PRIVACY_NOTICE_URL = ""
 
 # Seconds between two batches appended to a petition's log; 0 appends at once.
 PUBLISH_INTERVAL_SECONDS = 600
+# Fewest new entries (signatures and withdrawals) a batch may hold before the
+# petition closes: each entry hides among at least this many (THREAT_MODEL.md).
+MIN_BATCH = 10
 
 # Email domains whose mailboxes ignore dots in the local part (besides Gmail).
 DOTLESS_EMAIL_DOMAINS = ""
@@ -62,6 +65,11 @@ MAIL_USERNAME = ""  # empty: no SMTP login
 MAIL_PASSWORD = ""  # nosec B105 -- no password by default; set SIGNING_MAIL_PASSWORD
 MAIL_FROM = "Countersign <countersign@localhost>"
 MAIL_TIMEOUT_SECONDS = 10
+# The whole SMTP conversation, connect to QUIT: a server that drips bytes is cut off.
+MAIL_DEADLINE_SECONDS = 30
+# Mail and scheduled batches go out from a thread in each worker (signing/background.py);
+# off, they go only when `signing send-mail` / `signing publish` run (cron).
+BACKGROUND_SENDER = True
 
 # Argon2id cost for the tags of petitions created from now on (stored with
 # each petition, so changing these never touches existing tags).

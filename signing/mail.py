@@ -15,13 +15,15 @@ no HTML, no images, no tracking links and no tracking headers.
 import logging
 import secrets
 import smtplib
+import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
 from flask import has_request_context, render_template, request, url_for
-from flask_babel import get_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
 
 from .ledger.errors import MailError
@@ -54,13 +56,22 @@ class SmtpTransport:
     """Delivers through an SMTP server: implicit TLS, STARTTLS, or plain (tests, local relays)."""
 
     def __init__(
-        self, host, port, security="starttls", username=None, password=None, timeout_seconds=10, ssl_context=None
+        self,
+        host,
+        port,
+        security="starttls",
+        username=None,
+        password=None,
+        timeout_seconds=10,
+        ssl_context=None,
+        deadline_seconds=30,
     ):
         if security not in SECURITY_MODES:
             raise ValueError(f"MAIL_SECURITY must be one of {', '.join(SECURITY_MODES)}, not {security!r}")
         self.host, self.port, self.security = host, port, security
         self.username, self.password = username, password
         self.timeout_seconds = timeout_seconds
+        self.deadline_seconds = deadline_seconds
         # Certificates and host names are verified; tests pass their own CA here.
         # Built once: loading the system's CA store costs tens of milliseconds.
         if ssl_context is None and security != "none":
@@ -72,10 +83,25 @@ class SmtpTransport:
 
     def deliver(self, envelope_from, recipient, message):
         """Send ``message``; raise anything smtplib or the socket raises (the caller sanitises)."""
+        # Made unconnected, so the watchdog runs from the first byte (the greeting) on.
         if self.security == "tls":
-            connection = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_seconds, context=self.ssl_context)
+            connection = smtplib.SMTP_SSL(timeout=self.timeout_seconds, context=self.ssl_context)
         else:
-            connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds)
+            connection = smtplib.SMTP(timeout=self.timeout_seconds)
+        # The socket timeout bounds each read; this bounds the whole conversation:
+        # a server that drips a byte at a time is cut off at the deadline.
+        watchdog = threading.Timer(self.deadline_seconds, _cut_off, (connection,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            self._converse(connection, envelope_from, recipient, message)
+        finally:
+            watchdog.cancel()
+
+    def _converse(self, connection, envelope_from, recipient, message):
+        # SMTP_SSL checks the host name against the one it was made with.
+        connection._host = self.host
+        connection.connect(self.host, self.port)
         with connection as smtp:
             if self.security == "starttls":
                 smtp.starttls(context=self.ssl_context)
@@ -83,6 +109,17 @@ class SmtpTransport:
                 smtp.login(self.username, self.password)
             # send_message asks for SMTPUTF8 itself when an address is not ASCII.
             smtp.send_message(message, from_addr=envelope_from, to_addrs=[recipient])
+
+
+def _cut_off(connection):
+    """Shut the socket down under a conversation that overran its deadline: the
+    blocked read returns at once and smtplib raises, in the sender's thread."""
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed: the conversation ended on its own
 
 
 class ConsoleTransport:
@@ -116,14 +153,44 @@ class Mailer:
     def __repr__(self):
         return f"Mailer({self.transport!r})"
 
-    def send_confirmation(self, to, petition, token, ttl):
-        """Mail the link that confirms a pending signature; MailError if it could not be sent."""
-        days = max(1, round(ttl.total_seconds() / 86400))
-        self._guarded(self._send, to, "confirm", petition, link=("public.confirm", token), days=days)
+    def prepare(self, to, petition, token, ttl):
+        """What the sender needs to mail either message later, built while the request's
+        address and language are known (signing/ledger/mailqueue.py seals it at once)."""
+        links = {}
+        self._guarded(self._links, links, petition, token)
+        return {
+            "to": to,
+            **links,
+            "days": max(1, round(ttl.total_seconds() / 86400)),
+            "language": str(get_locale() or "en"),
+        }
 
-    def send_already_signed(self, to, petition):
-        """Tell the mailbox owner that this address already counts: no link that acts, no receipt."""
-        self._guarded(self._send, to, "already_signed", petition, receipt_link=("public.receipt", None))
+    def _links(self, into, petition, token):
+        into["link"] = self._absolute("public.confirm", petition, token)
+        into["receipt_link"] = self._absolute("public.receipt", petition, None)
+
+    def send_prepared(self, kind, petition, payload):
+        """Send "confirm" (with the link) or "already_signed" (no link that acts); MailError if not sent."""
+        # "already_signed" carries a link too: following it gives the owner a new
+        # receipt for the signature that counts (issue 16: a lost first answer).
+        links = {"link": payload["link"]}
+        if kind == "already_signed":
+            links["receipt_link"] = payload["receipt_link"]
+        self._guarded(self._deliver, payload["to"], kind, petition, payload["language"], payload["days"], links)
+
+    def _absolute(self, endpoint, petition, token):
+        values = {"slug": petition.slug} if token is None else {"slug": petition.slug, "token": token}
+        return self.link(endpoint, **values)
+
+    def _deliver(self, to, kind, petition, language, days, links):
+        with force_locale(language):
+            message = Message(
+                to=to,
+                subject=str(SUBJECTS[kind] % {"title": localised(petition, "title")}),
+                body=render_template(f"mail/{kind}.txt", petition=petition, days=days, **links),
+                language=language,
+            )
+        self.transport.deliver(self.envelope_from(), message.to, compose(self.sender, message))
 
     def link(self, endpoint, **values):
         """An absolute link under PUBLIC_URL: the Host header is the sender's to choose, so never used."""
@@ -135,19 +202,6 @@ class Mailer:
         if self.development and has_request_context():
             return request.url_root.rstrip("/") + path
         raise MailNotConfigured("PUBLIC_URL is not set, so no link can be mailed")
-
-    def _send(self, to, kind, petition, days=None, **links):
-        context = {"days": days}
-        for name, (endpoint, token) in links.items():
-            values = {"slug": petition.slug} if token is None else {"slug": petition.slug, "token": token}
-            context[name] = self.link(endpoint, **values)
-        message = Message(
-            to=to,
-            subject=str(SUBJECTS[kind] % {"title": localised(petition, "title")}),
-            body=render_template(f"mail/{kind}.txt", petition=petition, **context),
-            language=str(get_locale() or "en"),
-        )
-        self.transport.deliver(self.envelope_from(), message.to, compose(self.sender, message))
 
     @staticmethod
     def _guarded(action, *args, **kwargs):
@@ -211,6 +265,7 @@ def from_config(config):
             config["MAIL_USERNAME"],
             config["MAIL_PASSWORD"],
             config["MAIL_TIMEOUT_SECONDS"],
+            deadline_seconds=config["MAIL_DEADLINE_SECONDS"],
         )
     mailer = Mailer(transport, config["MAIL_FROM"], public_url, development=config["DEVELOPMENT"])
     if not public_url and not config["DEVELOPMENT"]:

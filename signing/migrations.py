@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from peewee import (
     BigIntegerField,
     BlobField,
+    BooleanField,
     CharField,
     DateTimeField,
     ForeignKeyField,
@@ -144,6 +145,79 @@ def add_petition_closed_at(migrator):
         migrate(migrator.add_column("petition", "closed_at", DateTimeField(null=True)))
 
 
+def _inbox_tables():
+    """The inbox and outbox as version 8 made them (frozen here: models.py moves on)."""
+
+    class Frozen(Model):
+        class Meta:
+            database = database
+            legacy_table_names = False
+
+    class Petition(Frozen):
+        pass
+
+    class Signature(Frozen):
+        pass
+
+    class Inbox(Frozen):
+        petition = ForeignKeyField(Petition, on_delete="RESTRICT", index=False)
+        channel = CharField(max_length=8, default="online")
+        person_tag = BlobField(null=True)
+        email_tag = BlobField(null=True)
+        receipt_hash = BlobField(null=True, unique=True)
+        display_name = CharField(max_length=80, null=True)
+        district = CharField(max_length=8, null=True)
+        sealed_contact = BlobField(null=True)
+        token_hash = BlobField(null=True, unique=True)
+        token_expires = DateTimeField(null=True)
+        ready = BooleanField(default=False)
+        settled = BooleanField(default=False)
+        signature = ForeignKeyField(Signature, null=True, on_delete="CASCADE", index=False)
+
+    class Outbox(Frozen):
+        petition = ForeignKeyField(Petition, on_delete="CASCADE", index=False)
+        email_tag = BlobField()
+        inbox = ForeignKeyField(Inbox, null=True, on_delete="SET NULL", index=False)
+        sealed = BlobField(null=True)
+        attempts = IntegerField(default=0)
+        not_before = DateTimeField()
+        lease_until = DateTimeField(null=True)
+        sent_at = DateTimeField(null=True)
+        kind = CharField(max_length=16, null=True)
+
+    Inbox.add_index(Inbox.index(Inbox.petition, Inbox.ready, Inbox.settled, name="inbox_waiting"))
+    Outbox.add_index(Outbox.index(Outbox.not_before, name="outbox_due").where(Outbox.sealed.is_null(False)))
+    Outbox.add_index(Outbox.index(Outbox.petition, Outbox.email_tag, name="outbox_recipient"))
+    return Inbox, Outbox
+
+
+def add_inbox_and_outbox(migrator):
+    """Submissions settle at publish; pending signatures move to the inbox, display names page by log position.
+
+    A pending signature's link keeps working (its token hash moves with it);
+    nothing was mailed from an outbox before, so the outbox starts empty.
+    """
+    inbox, outbox = _inbox_tables()
+    database.create_tables([inbox, outbox], safe=True)
+    if "at_risk" not in {column.name for column in database.get_columns("petition")}:
+        migrate(migrator.add_column("petition", "at_risk", BooleanField(default=False)))
+    mark = database.param
+    # Only fixed names and placeholders: the values travel as parameters.
+    move = (
+        'INSERT INTO "inbox" ("petition_id", "channel", "person_tag", "email_tag", "display_name", "district", '  # noqa: S608  # nosec B608
+        '"sealed_contact", "token_hash", "token_expires", "ready", "settled") '
+        'SELECT "petition_id", "channel", "person_tag", "email_tag", "display_name", "district", "sealed_contact", '
+        f'"token_hash", "token_expires", {mark}, {mark} FROM "signature" WHERE "status" = {mark}'  # nosec B608
+    )
+    database.execute_sql(move, (False, False, "pending"))
+    database.execute_sql(f'DELETE FROM "signature" WHERE "status" = {mark}', ("pending",))  # noqa: S608  # nosec B608
+    database.execute_sql('DROP INDEX IF EXISTS "signature_display_names"')
+    database.execute_sql(
+        'CREATE INDEX "signature_display_names" ON "signature" ("petition_id", "leaf_index") '
+        """WHERE "display_name" IS NOT NULL AND "status" = 'counted'"""
+    )
+
+
 STEPS: list[Step] = [
     Step(2, "petition.title_zh, body_zh, eligibility_zh (Traditional Chinese text)", add_petition_chinese_text),
     Step(3, "receipt_flash (receipt shown after a redirect, sealed)", add_receipt_flash),
@@ -155,6 +229,7 @@ STEPS: list[Step] = [
         add_organiser_two_factor_columns,
     ),
     Step(7, "petition.closed_at (when it actually closed)", add_petition_closed_at),
+    Step(8, "inbox and outbox; pending signatures move to the inbox; petition.at_risk", add_inbox_and_outbox),
 ]
 
 

@@ -80,6 +80,9 @@ class Petition(BaseModel):
     # closed before this was recorded.
     closed_at = DateTimeField(null=True)
     require_email = BooleanField(default=True)
+    # For signers at risk: only with email, the one way signing stays unprovable
+    # to someone who knows a signer's name and postcode (THREAT_MODEL.md R1).
+    at_risk = BooleanField(default=False)
     require_postcode = BooleanField(default=True)
     # Space-separated postcode areas ("S DN"); empty means anywhere.
     allowed_areas = CharField(max_length=200, default="")
@@ -170,9 +173,9 @@ Signature.add_index(
         Signature.leaf_index.is_null(False) & Signature.withdrawal_index.is_null(True)
     )
 )
-# Public display names, newest first, paginated by id.
+# Public display names, by log position (assigned at publish, shuffled).
 Signature.add_index(
-    Signature.index(Signature.petition, Signature.id, name="signature_display_names").where(
+    Signature.index(Signature.petition, Signature.leaf_index, name="signature_display_names").where(
         Signature.display_name.is_null(False) & (Signature.status == COUNTED)
     )
 )
@@ -270,11 +273,66 @@ class WitnessReport(BaseModel):
     at = DateTimeField()
 
 
+class Inbox(BaseModel):
+    """Every submission, online or on paper, waiting to be settled at the next batch.
+
+    A request only ever inserts here (and into Outbox): whether the person
+    already signed is decided at publish, under the log lock (ledger/settlement.py),
+    so no request does different work for a signer who exists (THREAT_MODEL.md).
+    After settlement only ``receipt_hash`` and ``signature`` remain, so a receipt
+    shown for a duplicate still leads to the signature that counts.
+    """
+
+    petition = ForeignKeyField(Petition, on_delete="RESTRICT", index=False)
+    channel = CharField(max_length=8, default=ONLINE)
+    person_tag = BlobField(null=True)
+    email_tag = BlobField(null=True)
+    receipt_hash = BlobField(null=True, unique=True)
+    display_name = CharField(max_length=80, null=True)
+    district = CharField(max_length=8, null=True)
+    sealed_contact = BlobField(null=True)
+    # Email petitions: SHA-256 of this submission's own token; each submission
+    # has its own, so a later one never replaces what an earlier one holds.
+    token_hash = BlobField(null=True, unique=True)
+    token_expires = DateTimeField(null=True)
+    # Ready to settle: at once without email, once confirmed with it.
+    ready = BooleanField(default=False)
+    settled = BooleanField(default=False)
+    signature = ForeignKeyField(Signature, null=True, on_delete="CASCADE", index=False)
+
+
+Inbox.add_index(Inbox.index(Inbox.petition, Inbox.ready, Inbox.settled, name="inbox_waiting"))
+
+
+class Outbox(BaseModel):
+    """Mail to send, off the request path (signing/outbox.py).
+
+    ``sealed`` holds the recipient and the link, AES-GCM under a key derived
+    from the master key, and is deleted the moment the message went; the row
+    then keeps only when mail last went to the email tag (the resend limit).
+    """
+
+    petition = ForeignKeyField(Petition, on_delete="CASCADE", index=False)
+    email_tag = BlobField()
+    inbox = ForeignKeyField(Inbox, null=True, on_delete="SET NULL", index=False)
+    sealed = BlobField(null=True)
+    attempts = IntegerField(default=0)
+    not_before = DateTimeField()
+    lease_until = DateTimeField(null=True)
+    sent_at = DateTimeField(null=True)
+    # What went ("confirm" or "already_signed"): each kind has its own resend limit.
+    kind = CharField(max_length=16, null=True)
+
+
+Outbox.add_index(Outbox.index(Outbox.not_before, name="outbox_due").where(Outbox.sealed.is_null(False)))
+Outbox.add_index(Outbox.index(Outbox.petition, Outbox.email_tag, name="outbox_recipient"))
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField()
 
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 ALL_MODELS = [
     Petition,
@@ -287,5 +345,7 @@ ALL_MODELS = [
     ReceiptFlash,
     Cosignature,
     WitnessReport,
+    Inbox,
+    Outbox,
     SchemaVersion,
 ]

@@ -69,6 +69,10 @@ def app_config(instance_path, smtp_server):
     config = {
         "INSTANCE_PATH": str(instance_path),
         "PUBLISH_INTERVAL_SECONDS": 0,
+        # Batches of one, so tests can see each entry land; test_batches.py tests the real minimum.
+        "MIN_BATCH": 1,
+        # The tests send the outbox themselves (Browser.deliver), at the moment they choose.
+        "BACKGROUND_SENDER": False,
         "PAGE_CACHE_SECONDS": 0,
         "DEVELOPMENT": True,
         "TESTING": True,
@@ -122,7 +126,7 @@ def petition(services):
 
 @pytest.fixture
 def browser(app, mailbox):
-    return Browser(app.test_client(), mailbox)
+    return Browser(app.test_client(), mailbox, app)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from crypto.normalise import canonical_email
-from signing import db, ledger
+from signing import background, db, ledger
 from signing.models import ALL_MODELS, SCHEMA_VERSION, SchemaVersion
 
 CHEAP_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 8, "ARGON2_PARALLELISM": 1}
@@ -159,9 +159,29 @@ class Browser:
     """The test client plus form filling: fetch the form, post it with its CSRF token,
     and read the signer's mail to follow the confirmation link."""
 
-    def __init__(self, client, mailbox):
+    def __init__(self, client, mailbox, app=None, scheduler=True):
         self.client = client
         self.mailbox = mailbox
+        self.app = app
+        # Run the scheduler's tick after each signer action, as the background
+        # thread would a moment later (MIN_BATCH and the interval permitting).
+        # The prober tests turn it off to decide themselves when batches go.
+        self.scheduler = scheduler
+
+    def deliver(self):
+        """Run the outbox sender once, as the background thread would a moment later."""
+        if self.app is not None:
+            background.send_due(self.app)
+
+    def publish(self):
+        """One scheduled tick: a batch for every petition where one is due."""
+        if self.app is not None:
+            background.publish_due(self.app)
+
+    def _tick(self):
+        self.deliver()
+        if self.scheduler:
+            self.publish()
 
     def csrf(self, url):
         page = self.client.get(url)
@@ -187,7 +207,9 @@ class Browser:
         data.update(overrides)
         # A receipt is shown after a redirect (Post/Redirect/Get): follow it, as a browser does.
         fields = {k: v for k, v in data.items() if v is not None}
-        return self.submit(f"/p/{slug}/sign", fields, follow_redirects=True)
+        response = self.submit(f"/p/{slug}/sign", fields, follow_redirects=True)
+        self._tick()
+        return response
 
     def confirm(self, link):
         """Follow a mailed link and press the button on the page it shows.
@@ -197,7 +219,9 @@ class Browser:
         path = urlsplit(link).path
         match = CSRF_RE.search(self.client.get(path).get_data(as_text=True))
         token = match.group(1) if match else self.csrf(path.split("/confirm/")[0] + "/receipt")
-        return self.client.post(path, data={"csrf_token": token}, follow_redirects=True)
+        response = self.client.post(path, data={"csrf_token": token}, follow_redirects=True)
+        self._tick()
+        return response
 
     def sign_and_confirm(self, slug, signer=None, **overrides):
         """Sign, read the one message that arrives, confirm: the page with the receipt."""
@@ -215,7 +239,9 @@ class Browser:
         return self.submit(f"/p/{slug}/receipt", {"receipt": code})
 
     def withdraw(self, slug, code):
-        return self.submit(f"/p/{slug}/receipt", {"receipt": code, "confirm": "y"}, action=f"/p/{slug}/withdraw")
+        response = self.submit(f"/p/{slug}/receipt", {"receipt": code, "confirm": "y"}, action=f"/p/{slug}/withdraw")
+        self._tick()
+        return response
 
 
 RECEIPT_RE = re.compile(r"<code>([A-Z2-7]{4}(?:-[A-Z2-7]{2,4}){6})</code>")

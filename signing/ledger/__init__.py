@@ -22,7 +22,7 @@ One module per topic:
 
 from ..models import CLOSED, DRAFT, OPEN, SHREDDED  # statuses callers compare against
 from .certificates import Certificate, certificate
-from .confirmation import confirm_signature, expire_pending, pending_signature, request_confirmation
+from .confirmation import confirm_signature, expire_pending, pending_signature
 from .errors import (
     AccountError,
     ConcurrentImport,
@@ -40,6 +40,7 @@ from .errors import (
     PetitionNotOpen,
     PolicyFixed,
     PostcodeNotEligible,
+    ReceiptCannotWithdraw,
     ShredIncomplete,
     SlugTaken,
     TagsBusy,

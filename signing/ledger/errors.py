@@ -84,6 +84,10 @@ class UnknownReceipt(LedgerError):
     """No signature on this petition has that receipt."""
 
 
+class ReceiptCannotWithdraw(LedgerError):
+    """A later submission's receipt on a petition without email: it may check, not withdraw."""
+
+
 class ConcurrentImport(LedgerError):
     """Another import added the same people at the same moment; nothing was added."""
 

@@ -125,7 +125,10 @@ def append_leaves(petition_id, size, leaves):
 
 
 def store_head(petition, size, root, count, keyring, now):
-    head = SignedHead(petition=petition.slug, size=size, root=root, count=count, time=format_minute(now))
+    # The day only: a finer time would date the batch, and so its signatures,
+    # to the minute (issue 11); the day is what leaves carry already.
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    head = SignedHead(petition=petition.slug, size=size, root=root, count=count, time=format_minute(day))
     return TreeHead.create(
         petition=petition.id,
         size=size,

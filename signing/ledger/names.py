@@ -15,23 +15,31 @@ def clean_display_name(petition, display_name):
     return text
 
 
-def display_names(petition, before_id=None, limit=50):
-    """Display names of counted signatures, newest first, by keyset page (hidden ones flagged)."""
-    query = Signature.select(Signature.id, Signature.display_name, Signature.display_name_hidden).where(
-        (Signature.petition == petition.id) & (Signature.status == COUNTED) & Signature.display_name.is_null(False)
+def display_names(petition, before_index=None, limit=50):
+    """Display names of counted signatures in the published log, by log position, last first.
+
+    Paged by leaf index, which publish assigns in shuffled order: no
+    insertion-ordered value (a row id) is ever shown, and a name appears only
+    once its batch is published (issue 11).
+    """
+    query = Signature.select(Signature.leaf_index, Signature.display_name, Signature.display_name_hidden).where(
+        (Signature.petition == petition.id)
+        & (Signature.status == COUNTED)
+        & Signature.display_name.is_null(False)
+        & Signature.leaf_index.is_null(False)
     )
-    if before_id is not None:
-        query = query.where(Signature.id < before_id)
-    return list(query.order_by(Signature.id.desc()).limit(limit))
+    if before_index is not None:
+        query = query.where(Signature.leaf_index < before_index)
+    return list(query.order_by(Signature.leaf_index.desc()).limit(limit))
 
 
-def hide_display_name(services, petition, signature_id, hidden=True):
-    """Moderate a public display name; the signature still counts."""
+def hide_display_name(services, petition, leaf_index, hidden=True):
+    """Moderate a public display name, named by its log position; the signature still counts."""
     return (
         Signature.update(display_name_hidden=hidden, moderated_on=services.clock().date())
         .where(
             (Signature.petition == petition.id)
-            & (Signature.id == signature_id)
+            & (Signature.leaf_index == leaf_index)
             & Signature.display_name.is_null(False)
         )
         .execute()

@@ -1,14 +1,19 @@
-"""Paper signatures an organiser adds, each person counted once."""
+"""Paper signatures an organiser adds: into the inbox, settled with the next batch.
+
+The organiser is told how many rows were received, never which matched
+somebody who already signed: that would answer "did this person sign?" one
+row at a time (issue 11). Each person still counts once: settlement.py
+drops a row whose person (or written-down email) already counts, and keeps
+only the first of repeated rows. After the batch, the organiser sees what
+the public sees: the count.
+"""
 
 from dataclasses import dataclass
-
-from peewee import IntegrityError
 
 from crypto.normalise import postcode_district
 
 from ..db import bulk_insert, database
-from ..models import COUNTED, PAPER, Signature
-from .errors import ConcurrentImport
+from ..models import PAPER, Inbox
 from .identities import compute_tags_in_parallel
 from .petitions import require_open
 from .publishing import maybe_publish
@@ -16,53 +21,26 @@ from .publishing import maybe_publish
 
 @dataclass(frozen=True)
 class PaperResult:
-    added: int
-    skipped: int
+    received: int
 
 
 def add_paper_signatures(services, petition, identities, progress=None):
-    """Count paper signatures, each person once (DESIGN §6).
-
-    A paper signature is skipped when its person tag (or, if an email was
-    written down, its email tag) matches a live signature, or an earlier row
-    of the same batch. The caller learns how many were skipped, never which.
-    """
+    """Put paper signatures in the inbox; they count from the next batch, each person once (DESIGN §6)."""
     require_open(petition)
+    maybe_publish(services, petition)  # what arrived before; never these rows
     tags = compute_tags_in_parallel(services, petition, identities, progress)
-    live_persons = _live_tags(petition.id, Signature.person_tag, [person for person, _ in tags])
-    live_emails = _live_tags(petition.id, Signature.email_tag, [email for _, email in tags if email])
-    today = services.clock().date()
-    rows, seen = [], set()
-    for identity, (person, email) in zip(identities, tags, strict=True):
-        if person in seen or person in live_persons or (email is not None and email in live_emails):
-            continue
-        seen.add(person)
-        if email is not None:
-            live_emails.add(email)
-        district = postcode_district(identity.postcode) if identity.postcode else None
-        rows.append((petition.id, person, PAPER, COUNTED, district, today, False))
-    try:
-        with database.atomic():
-            bulk_insert(
-                Signature,
-                ("petition", "person_tag", "channel", "status", "district", "day", "display_name_hidden"),
-                rows,
-            )
-    except IntegrityError:
-        raise ConcurrentImport() from None
-    maybe_publish(services, petition)
-    return PaperResult(added=len(rows), skipped=len(identities) - len(rows))
-
-
-def _live_tags(petition_id, column, tags, chunk=500):
-    found = set()
-    for start in range(0, len(tags), chunk):
-        # Counted only: a pending online signature that confirms later
-        # supersedes the paper one; one that expires must not have blocked it.
-        query = Signature.select(column).where(
-            (Signature.petition == petition_id)
-            & (Signature.status == COUNTED)
-            & column.in_(tags[start : start + chunk])
+    rows = [
+        (
+            petition.id,
+            PAPER,
+            person,
+            email,
+            postcode_district(identity.postcode) if identity.postcode else None,
+            True,
+            False,
         )
-        found.update(bytes(value) for (value,) in query.tuples())
-    return found
+        for identity, (person, email) in zip(identities, tags, strict=True)
+    ]
+    with database.atomic():
+        bulk_insert(Inbox, ("petition", "channel", "person_tag", "email_tag", "district", "ready", "settled"), rows)
+    return PaperResult(received=len(rows))

@@ -33,7 +33,7 @@ def _check_header_text(fields):
             raise InvalidPetition(f"the {name.replace('_', ' ')} must be one line, without control characters")
 
 
-POLICY_FIELDS = ("require_email", "require_postcode", "allowed_areas", "display_names_allowed")
+POLICY_FIELDS = ("require_email", "require_postcode", "allowed_areas", "display_names_allowed", "at_risk")
 
 
 def create_petition(services, *, slug, title, body, eligibility="", status=OPEN, **policy):
@@ -45,8 +45,16 @@ def create_petition(services, *, slug, title, body, eligibility="", status=OPEN,
     if not SLUG_RE.fullmatch(slug or ""):
         raise InvalidPetition("slug must be 1-64 lower-case letters, digits or dashes")
     _check_header_text({"title": title, **policy})
+    check_at_risk(policy)
     with database.atomic():
         return _insert_petition(services, slug, title, body, eligibility, status, policy)
+
+
+def check_at_risk(policy):
+    """A petition for signers at risk must ask for email: without it, anyone who
+    knows a signer's name and postcode can test whether they signed (THREAT_MODEL.md R1)."""
+    if policy.get("at_risk") and not policy.get("require_email", True):
+        raise InvalidPetition("a petition for signers at risk must ask for an email address")
 
 
 def _insert_petition(services, slug, title, body, eligibility, status, policy):
@@ -179,6 +187,7 @@ def update_petition(petition, **fields):
         changed = {name for name in fixed if _plain(getattr(petition, name)) != _plain(fields[name])}
         if changed:
             raise PolicyFixed()
+    check_at_risk({"at_risk": petition.at_risk, "require_email": petition.require_email, **fields})
     Petition.update(**fields).where(Petition.id == petition.id).execute()
     return Petition.get_by_id(petition.id)
 
@@ -203,4 +212,5 @@ def close_petition(services, petition, at=None):
     if not _set_status(petition, OPEN, CLOSED, closed_at=closed_at):
         raise PetitionNotOpen()
     Signature.delete().where((Signature.petition == petition.id) & (Signature.status == PENDING)).execute()
-    publish(services, petition, force=True)
+    # Whatever is waiting, however few; paper supersedes settled all at once.
+    publish(services, petition, force=True, closing=True)

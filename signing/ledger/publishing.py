@@ -8,31 +8,51 @@ from crypto import leaves as leaf_format
 
 from ..db import log_lock
 from ..models import COUNTED, ONLINE, PAPER, WITHDRAWN, Signature
-from . import logstore, witnessing
+from . import logstore, settlement, witnessing
+
+
+class _TooSmall(Exception):
+    """Fewer than MIN_BATCH entries: the settlement is rolled back, to wait for more."""
 
 
 def maybe_publish(services, petition):
-    """Publish a batch if the interval has passed; cheap when it has not."""
+    """Publish a batch if the interval has passed; cheap when it has not.
+
+    Called at the START of a request, before it writes anything, so a batch
+    holds only what arrived before the request that triggered it, never that
+    request's own submission (THREAT_MODEL.md, "batches").
+    """
     head = logstore.latest_head(petition.id)
     if head is not None and services.clock().replace(tzinfo=None) - head.published_at < services.publish_interval:
         return None
     return publish(services, petition)
 
 
-def publish(services, petition, force=False):
-    """Append what is waiting as one shuffled batch and sign a new head.
+def publish(services, petition, force=False, closing=False):
+    """Settle the inbox, append what counts as one shuffled batch and sign a new head.
 
-    Returns the new head row, or None when nothing was waiting (or, unless
-    ``force``, the interval has not passed since the last batch — checked
+    Returns the new head row, or None when nothing was waiting, or fewer than
+    ``services.min_batch`` entries were (unless ``closing``), or, unless
+    ``force``, the interval has not passed since the last batch (checked
     again under the lock, since another process may have just published).
     """
+    try:
+        return _publish(services, petition, force, closing)
+    except _TooSmall:
+        return None
+
+
+def _publish(services, petition, force, closing):
     with log_lock(petition.id):
         now = services.clock()
         head = logstore.latest_head(petition.id)
         if not force and head is not None and now.replace(tzinfo=None) - head.published_at < services.publish_interval:
             return None
         size, count = (head.size, head.count) if head else (0, 0)
-        _supersede_paper(petition.id)
+        settlement.settle(petition.id, settlement.boundary_of(petition.id), now.date())
+        if closing:
+            settlement.drop_unconfirmed(petition.id)
+            _supersede_paper(petition.id)
         arrived = list(
             Signature.select(
                 Signature.id,
@@ -55,6 +75,8 @@ def publish(services, petition, force=False):
         )
         if not arrived and not departed:
             return None
+        if len(arrived) + len(departed) < services.min_batch and not closing:
+            raise _TooSmall()  # rolls the settlement back; it waits for the next try
         batch = [("signature", s) for s in arrived] + [("withdrawal", s) for s in departed]
         # Shuffled with the OS CSPRNG so log order says nothing about arrival order.
         secrets.SystemRandom().shuffle(batch)
@@ -104,12 +126,13 @@ def _set_positions(column, by_id, chunk=500):
 
 
 def _supersede_paper(petition_id):
-    """Withdraw counted paper signatures that a counted online one shares a person tag with.
+    """At close, all at once: withdraw counted paper signatures a counted online one shares a person tag with.
 
-    ``sign_online`` does this as it inserts; doing it again under the log lock
-    keeps the log's rule (DESIGN §6) true even when a paper import and an
-    online signature by the same person race each other. Only pairs with a
-    member not yet in the log need looking at: older pairs were settled.
+    Not done as signatures arrive: a "superseded" withdrawal in the batch
+    after a stranger signed in a paper signer's name would tell them the
+    person signed on paper (issue 11). Until close such a person counts twice;
+    the final head counts them once (DESIGN §6), and the close batch shows
+    only how many were superseded, never which probe caused which.
     """
     online = Signature.alias()
     clash = online.select(online.id).where(
@@ -117,7 +140,6 @@ def _supersede_paper(petition_id):
         & (online.person_tag == Signature.person_tag)
         & (online.channel == ONLINE)
         & (online.status == COUNTED)
-        & (online.leaf_index.is_null() | Signature.leaf_index.is_null())
     )
     (
         Signature.update(status=WITHDRAWN, withdraw_reason="superseded", display_name=None)
@@ -141,23 +163,4 @@ def in_latest_head(petition_id):
         (Signature.petition == petition_id)
         & Signature.leaf_index.is_null(False)
         & Signature.withdrawal_index.is_null()
-    )
-
-
-def supersede_paper_of(petition_id, person):
-    """Withdraw a counted paper signature by the person an online one is counted for.
-
-    An online signature supersedes a counted paper one by the same person
-    (same person tag), so they count once (DESIGN §6). Call it in the same
-    transaction that makes the online signature count.
-    """
-    (
-        Signature.update(status=WITHDRAWN, withdraw_reason="superseded", display_name=None)
-        .where(
-            (Signature.petition == petition_id)
-            & (Signature.person_tag == person)
-            & (Signature.channel == PAPER)
-            & (Signature.status == COUNTED)
-        )
-        .execute()
     )

@@ -2,14 +2,11 @@
 
 from dataclasses import dataclass, field
 
-from peewee import fn
-
 from crypto.receipts import parse_receipt, receipt_digest
 
-from ..db import database
-from ..models import ONLINE, PAPER, WITHDRAWN, Signature
-from . import checkpoints, logstore
-from .errors import UnknownReceipt
+from ..models import WITHDRAWN, Inbox, Signature
+from . import checkpoints, logstore, settlement
+from .errors import ReceiptCannotWithdraw, UnknownReceipt
 from .petitions import require_open
 from .publishing import maybe_publish
 
@@ -19,24 +16,49 @@ class ReceiptStatus:
     """What a receipt holder may see about their own signature."""
 
     state: str  # "waiting", "counted" or "withdrawn"
-    signature: Signature
+    signature: Signature | None  # None while the submission waits in the inbox
     head: object = None  # the latest head row, when the leaf is in the log
     proof: list = field(default_factory=list)
 
 
-def find_signature(petition, receipt_code):
-    """The signature a receipt code stands for; InvalidReceipt or UnknownReceipt otherwise."""
+@dataclass(frozen=True)
+class _Found:
+    signature: Signature | None  # None: still in the inbox, or withdrawn from it
+    inbox: Inbox | None  # the inbox row the receipt was stored with, if not the signature's own
+    linked: bool = False  # a later submission's receipt, leading to the signature that counts
+
+
+def _find(petition, receipt_code):
+    """What a receipt code stands for; InvalidReceipt or UnknownReceipt otherwise.
+
+    Its own signature; or, for a submission settled as a duplicate, the
+    signature that counts for that person (issue 16: a signer whose first
+    answer was lost and who signed again holds a receipt that works); or a
+    submission still waiting in the inbox.
+    """
     digest = receipt_digest(parse_receipt(receipt_code))
     signature = Signature.get_or_none((Signature.petition == petition.id) & (Signature.receipt_hash == digest))
-    if signature is None:
+    if signature is not None:
+        return _Found(signature, None)
+    row = Inbox.get_or_none((Inbox.petition == petition.id) & (Inbox.receipt_hash == digest))
+    if row is None:
         raise UnknownReceipt()
-    return signature
+    if row.signature_id is None:
+        return _Found(None, row)
+    return _Found(Signature.get_by_id(row.signature_id), row, linked=True)
+
+
+def find_signature(petition, receipt_code):
+    """The signature a receipt leads to (None while it waits); raises as ``_find``."""
+    return _find(petition, receipt_code).signature
 
 
 def receipt_status(services, petition, receipt_code):
-    signature = find_signature(petition, receipt_code)
     maybe_publish(services, petition)
-    signature = Signature.get_by_id(signature.id)
+    found = _find(petition, receipt_code)
+    signature = found.signature
+    if signature is None:
+        return ReceiptStatus("withdrawn" if found.inbox.settled else "waiting", None)
     if signature.status == WITHDRAWN:
         return ReceiptStatus("withdrawn", signature)
     if signature.leaf_index is None:
@@ -64,44 +86,24 @@ def receipt_proof_document(services, petition, status):
 
 
 def withdraw(services, petition, receipt_code):
-    """Withdraw the signature a receipt stands for; idempotent."""
-    require_open(petition)
-    signature = find_signature(petition, receipt_code)
-    with database.atomic():
-        (
-            Signature.update(status=WITHDRAWN, withdraw_reason="signer", display_name=None)
-            .where((Signature.id == signature.id) & (Signature.status != WITHDRAWN))
-            .execute()
-        )
-        _resign_superseded_paper(petition.id, signature.id)
-    maybe_publish(services, petition)
+    """Withdraw the signature a receipt stands for; idempotent.
 
-
-def _resign_superseded_paper(petition_id, online_id):
-    """An online signature withdrawn before its batch: the paper one it superseded is withdrawn by the signer.
-
-    The log's rule (crypto/audit.py, _check_batch) lets a batch withdraw a paper
-    signature as "superseded" only alongside an online signature leaf; this one
-    will never be appended. The same person (same person tag) has withdrawn, so
-    the paper signature's withdrawal, not yet in the log, is theirs: "signer".
+    A submission still in the inbox is withdrawn from it (it will never
+    count). A duplicate's receipt withdraws the signature that counts only
+    where the petition collects email: there the receipt came from the
+    mailbox's owner; without email anyone who knows a name and postcode can
+    hold one, and must not be able to withdraw somebody else's signature.
     """
-    online = Signature.alias()
-    unpublished_online = online.select(online.id).where(
-        (online.id == online_id)
-        & (online.channel == ONLINE)
-        & online.leaf_index.is_null()
-        & (online.person_tag == Signature.person_tag)
-    )
+    require_open(petition)
+    maybe_publish(services, petition)
+    found = _find(petition, receipt_code)
+    if found.signature is None:
+        Inbox.update(settled=True, ready=False, **settlement.FORGOTTEN).where(Inbox.id == found.inbox.id).execute()
+        return
+    if found.linked and not petition.require_email:
+        raise ReceiptCannotWithdraw()
     (
-        Signature.update(withdraw_reason="signer")
-        .where(
-            (Signature.petition == petition_id)
-            & (Signature.channel == PAPER)
-            & (Signature.status == WITHDRAWN)
-            & (Signature.withdraw_reason == "superseded")
-            & Signature.leaf_index.is_null(False)
-            & Signature.withdrawal_index.is_null()
-            & fn.EXISTS(unpublished_online)
-        )
+        Signature.update(status=WITHDRAWN, withdraw_reason="signer", display_name=None)
+        .where((Signature.id == found.signature.id) & (Signature.status != WITHDRAWN))
         .execute()
     )

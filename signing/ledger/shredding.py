@@ -1,7 +1,7 @@
 """Shredding: destroying a closed petition's key so no tag can be computed again."""
 
 from ..db import ScrubIncomplete, database, scrub_freed_space
-from ..models import CLOSED, PENDING, SHREDDED, Petition, Signature
+from ..models import CLOSED, PENDING, SHREDDED, Inbox, Outbox, Petition, Signature
 from .errors import PetitionNotClosed, ShredIncomplete
 from .publishing import publish
 
@@ -22,9 +22,12 @@ def shred(services, petition, wait_seconds=WAIT_SECONDS):
         raise PetitionNotClosed()
     wrapped = None
     if petition.status == CLOSED:
-        publish(services, petition, force=True)
+        publish(services, petition, force=True, closing=True)
         with database.atomic():
             wrapped = Petition.get_by_id(petition.id).wrapped_key
+            # Nothing of the inbox or the outbox outlives the key (receipt links included).
+            Outbox.delete().where(Outbox.petition == petition.id).execute()
+            Inbox.delete().where(Inbox.petition == petition.id).execute()
             Petition.update(wrapped_key=None, status=SHREDDED).where(Petition.id == petition.id).execute()
             Signature.delete().where(
                 (Signature.petition == petition.id) & (Signature.status == PENDING)

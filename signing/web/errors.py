@@ -125,6 +125,14 @@ DOMAIN_ERRORS = {
         _l("This confirmation link has expired, so the signature was not counted. Please sign again for a new link."),
     ),
     ledger.UnknownReceipt: (404, None, _l("No signature on this petition has that receipt code.")),
+    ledger.ReceiptCannotWithdraw: (
+        409,
+        None,
+        _l(
+            "This receipt is from a second signature by the same person, so it cannot withdraw the signature that "
+            "counts. Use the receipt you were shown first."
+        ),
+    ),
 }
 # Refusals that say "try again shortly": nothing was computed or stored.
 RETRY_LATER = {ledger.TagsBusy, ledger.MailError}

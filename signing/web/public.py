@@ -54,7 +54,7 @@ def petition(slug):
         petition=petition,
         count=ledger.current_count(petition),
         names=names,
-        next_before=names[-1].id if len(names) == limit else None,
+        next_before=names[-1].leaf_index if len(names) == limit else None,
         witnessed=witnessing.summary(services(), petition),
     )
     # No form and no cookie here, so a read storm can be served from caches.

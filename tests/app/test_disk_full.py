@@ -13,7 +13,7 @@ import pytest
 from helpers import CHEAP_ARGON2, GENEROUS_RATE_LIMITS, Browser, Signer
 
 from signing import create_app, db
-from signing.models import Signature
+from signing.models import Inbox
 
 SIGNING = [sys.executable, "-c", "from signing.cli import main; main()"]
 SLUG = "full"
@@ -51,7 +51,9 @@ def fill(folder):
 
 def signing(instance, *args):
     env = {name: value for name, value in os.environ.items() if not name.startswith("SIGNING_")}
+    # A batch of any size, so `publish` has something to write to the full disk.
     env.update(SIGNING_INSTANCE_PATH=str(instance), SIGNING_PUBLIC_URL="https://petitions.example.org")
+    env.update(SIGNING_MIN_BATCH="1")
     env.update({f"SIGNING_{name}": str(value) for name, value in CHEAP_ARGON2.items()})
     return subprocess.run([*SIGNING, *args], env=env, capture_output=True, text=True, timeout=60)
 
@@ -88,7 +90,7 @@ def test_full_disk_is_a_503_for_signers_and_one_line_for_the_operator(small_disk
 
     filler.unlink()
     with db.database.connection_context():
-        assert Signature.select().count() == 3  # the refused signer left nothing
+        assert Inbox.select().count() == 3  # the refused signer left nothing
     assert browser.sign(SLUG, Signer(name="Dee Refused", email=None)).status_code == 200
     published = signing(instance, "publish", "--now")
     assert published.returncode == 0, published.stderr

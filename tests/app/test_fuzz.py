@@ -175,7 +175,7 @@ def rules(app, exclude=()):
 
 def hostile_path(app, rule, data):
     """The rule's URL with each path value either a sample that exists or hostile bytes."""
-    samples = {"slug": "test", "token": "A" * 43, "size": 1, "signature_id": 1, "choice": "hide"}
+    samples = {"slug": "test", "token": "A" * 43, "size": 1, "leaf_index": 1, "choice": "hide"}
     with app.test_request_context():
         url = url_for(rule.endpoint, **{name: samples.get(name, "style.css") for name in rule.arguments})
     for name in rule.arguments:

@@ -70,9 +70,13 @@ def mailer_for(transport):
     return Mailer(transport, "Countersign <petitions@example.org>", PUBLIC_URL)
 
 
-def send_one(app, petition, transport):
+def send_one(app, petition, transport, to=ADDRESS, kind="confirm"):
+    """Prepare in a request (as sign_online does), send later (as the outbox sender does)."""
+    mailer = mailer_for(transport)
     with app.test_request_context("/p/test/sign", method="POST"):
-        mailer_for(transport).send_confirmation(ADDRESS, petition, TOKEN, timedelta(days=7))
+        payload = mailer.prepare(to, petition, TOKEN, timedelta(days=7))
+    with app.test_request_context():
+        mailer.send_prepared(kind, petition, payload)
 
 
 def test_starttls_with_login(app, petition, certificate):
@@ -140,9 +144,8 @@ def test_failure_names_no_one_and_chains_to_nothing(app, petition, mailbox, smtp
 
 
 def test_non_ascii_address_is_sent_with_smtputf8(app, petition, mailbox, smtp_server):
-    with app.test_request_context("/p/test/sign", method="POST"):
-        transport = SmtpTransport("127.0.0.1", smtp_server.port, "none", timeout_seconds=5)
-        mailer_for(transport).send_already_signed("陳大文@例子.香港", petition)
+    transport = SmtpTransport("127.0.0.1", smtp_server.port, "none", timeout_seconds=5)
+    send_one(app, petition, transport, to="陳大文@例子.香港", kind="already_signed")
     assert mailbox.last().recipients == ["陳大文@例子.香港"]
     assert "already been used to sign it" in mailbox.last().body
 
@@ -210,10 +213,9 @@ def test_subjects_and_previews_are_neutral_and_the_same(browser, services, mailb
 def test_message_id_is_random_with_no_process_or_time_in_it(app, petition, mailbox, smtp_server):
     import re
 
-    with app.test_request_context("/p/test/sign", method="POST"):
-        transport = SmtpTransport("127.0.0.1", smtp_server.port, "none", timeout_seconds=5)
-        for _ in range(2):
-            mailer_for(transport).send_already_signed("someone@example.org", petition)
+    transport = SmtpTransport("127.0.0.1", smtp_server.port, "none", timeout_seconds=5)
+    for _ in range(2):
+        send_one(app, petition, transport, to="someone@example.org", kind="already_signed")
     ids = [delivery.message["Message-ID"] for delivery in mailbox.deliveries[-2:]]
     assert ids[0] != ids[1]
     for message_id in ids:

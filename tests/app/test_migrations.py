@@ -180,7 +180,7 @@ def test_init_rewraps_keys_wrapped_under_the_master_key_itself(tmp_path, empty_d
 
     result = runner.invoke(main, ["init"])
     assert result.exit_code == 0, result.output
-    assert recorded_versions() == [2, 3, 4, 5, 6, 7]
+    assert recorded_versions() == [2, 3, 4, 5, 6, 7, 8]
     with db.database.connection_context():
         wrapped = bytes(Petition.get(Petition.slug == "old").wrapped_key)
     assert wrapped[0] == 2
@@ -191,10 +191,50 @@ def test_init_rewraps_keys_wrapped_under_the_master_key_itself(tmp_path, empty_d
 
 
 def test_step_seven_adds_when_a_petition_closed(empty_database):
+    version_7 = {"steps": migrations.STEPS[:6], "latest": 7}
     migrations.migrate_to_latest(steps=migrations.STEPS[:5], latest=6)
     with db.database.connection_context():
         # As a version 6 database has it: no closed_at column.
         migrate(SchemaMigrator.from_database(db.database).drop_column("petition", "closed_at"))
     assert "closed_at" not in columns("petition")
-    assert migrations.migrate_to_latest() == [7]
+    assert migrations.migrate_to_latest(**version_7) == [7]
     assert "closed_at" in columns("petition")
+
+
+def test_step_8_moves_pending_signatures_to_the_inbox_and_adds_the_outbox(empty_database):
+    from datetime import date, datetime
+
+    from signing.models import Inbox, Outbox, Petition, Signature
+
+    with db.database.connection_context():
+        db.database.create_tables([m for m in ALL_MODELS if m not in (Inbox, Outbox)])
+        db.database.execute_sql("ALTER TABLE petition DROP COLUMN at_risk")
+        SchemaVersion.create(version=7)
+        mark = db.database.param
+        cursor = db.database.execute_sql(
+            "INSERT INTO petition (slug, title, body, eligibility, title_zh, body_zh, eligibility_zh, status, "
+            "require_email, require_postcode, allowed_areas, display_names_allowed, thresholds, salt, key_version, "
+            f"argon2_params) VALUES ('p', 't', 'b', '', '', '', '', 'open', {mark}, {mark}, '', {mark}, '', {mark}, 1, "
+            "'{}')" + (" RETURNING id" if POSTGRES_URL else ""),
+            (True, True, True, b"\x00"),
+        )
+        petition_id = cursor.fetchone()[0] if POSTGRES_URL else db.database.last_insert_id(cursor)
+        for status, token in (("pending", b"\x01" * 32), ("counted", None)):
+            Signature.insert(
+                petition=petition_id,
+                person_tag=b"p" + status.encode(),
+                email_tag=b"e" + status.encode(),
+                status=status,
+                day=date(2026, 1, 1),
+                display_name_hidden=False,
+                channel="online",
+                token_hash=token,
+                token_expires=datetime(2030, 1, 1) if token else None,
+            ).execute()
+    assert migrations.migrate_to_latest() == [8]
+    with db.database.connection_context():
+        (moved,) = Inbox.select()
+        assert bytes(moved.token_hash) == b"\x01" * 32 and not moved.ready and not moved.settled
+        assert [s.status for s in Signature.select()] == ["counted"]
+        assert Outbox.select().count() == 0 and "at_risk" in columns("petition")
+        assert not Petition.get_by_id(petition_id).at_risk

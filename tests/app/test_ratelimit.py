@@ -31,7 +31,7 @@ def stored_keys(app):
 
 def test_signing_flood_gets_429_before_any_tag_and_no_address_is_kept(make_app, petition, mailbox, monkeypatch):
     app = make_app(RATE_LIMIT_SIGN="3/minute")
-    browser = Browser(client_at(app, ADDRESS), mailbox)
+    browser = Browser(client_at(app, ADDRESS), mailbox, app)
     tags_computed = []
     real = ledger.compute_tags
     monkeypatch.setattr(ledger.online, "compute_tags", lambda *args: tags_computed.append(1) or real(*args))
@@ -61,8 +61,8 @@ def test_signing_flood_gets_429_before_any_tag_and_no_address_is_kept(make_app, 
 
 def test_other_addresses_keep_their_own_budget(make_app, petition, mailbox):
     app = make_app(RATE_LIMIT_SIGN="1/minute")
-    first = Browser(client_at(app, "203.0.113.1"), mailbox)
-    second = Browser(client_at(app, "203.0.113.2"), mailbox)
+    first = Browser(client_at(app, "203.0.113.1"), mailbox, app)
+    second = Browser(client_at(app, "203.0.113.2"), mailbox, app)
     assert first.sign("test", Signer()).status_code == 200
     assert first.sign("test", Signer()).status_code == 429
     assert second.sign("test", Signer(email="other@example.org")).status_code == 200

@@ -7,7 +7,7 @@ from datetime import timedelta
 from helpers import CSRF_RE, Signer, make_petition, receipt_from
 
 from signing import db
-from signing.models import ReceiptFlash, Signature
+from signing.models import Inbox, ReceiptFlash
 
 
 def sign_without_following(browser, slug, signer=None):
@@ -33,7 +33,7 @@ def test_signing_redirects_to_the_receipt_and_a_reload_shows_the_same_code(brows
     assert receipt_from(reloaded) == code
     assert "only your first signature counts" in reloaded.get_data(as_text=True)
     with db.database.connection_context():
-        assert Signature.select().count() == 1  # the reload sent nothing
+        assert Inbox.select().count() == 1  # the reload sent nothing
 
 
 def test_the_code_is_in_no_url_and_no_readable_cookie(browser, services):

@@ -20,7 +20,7 @@ SAMPLE_VALUES = {
     "slug": "test",
     "token": "A" * 43,
     "size": 1,
-    "signature_id": 1,
+    "leaf_index": 1,
     "choice": "hide",
     "filename": "style.css",
 }
@@ -331,7 +331,7 @@ def test_paper_import_never_runs_more_tags_than_slots(app, services, monkeypatch
     identities = [ledger.Identity(f"signer {chr(97 + i)}", "S12HE", None) for i in range(12)]
     with db.database.connection_context():
         result = ledger.add_paper_signatures(bounded, petition, identities)
-    assert result.added == 12
+    assert result.received == 12
     assert peak[0] <= slots
     if slots == 2:
         assert peak[0] == 2  # the pool still uses every slot (every core)

@@ -65,6 +65,7 @@ def test_mostly_hidden_districts_are_one_sentence_and_the_chart_is_not_read_out(
     rows += [f"Person {chr(65 + i)} Hillsborough,S10 2TN" for i in range(8)]
     rows += ["Only One,DN55 1PT", "Another One,S2 4SU", "Third One,S3 7RD"]
     upload(signed_in, "ours", ("name,postcode\n" + "\n".join(rows) + "\n").encode())
+    signed_in.publish()
     text = signed_in.client.get("/p/ours/totals").get_data(as_text=True)
     district = text.split("By postcode district")[1].split("By day")[0]
     assert "4 of 5 groups have too few signatures to show" in district

@@ -739,7 +739,7 @@ def test_online_leaf_needs_a_receipt_and_paper_has_none():
     expect(InvalidBundle, "leaf 4 is a paper signature with a receipt", log.lines())
 
 
-def test_superseded_withdrawal_needs_an_online_signature_in_its_batch():
+def test_superseded_withdrawals_need_as_many_active_online_signatures():
     log = Log()
     paper = log.sign("dee", channel="paper")
     log.sign("eve", channel="paper")
@@ -748,7 +748,7 @@ def test_superseded_withdrawal_needs_an_online_signature_in_its_batch():
     log.head()
     expect(
         InvalidBundle,
-        "leaves 2..2 withdraw 1 paper signatures as superseded, but add only 0 online signatures",
+        "1 paper signatures are withdrawn as superseded, but only 0 online signatures are active",
         log.lines(),
     )
     # One online signature cannot supersede two paper ones.
@@ -760,12 +760,22 @@ def test_superseded_withdrawal_needs_an_online_signature_in_its_batch():
     log.withdraw(0, "superseded")
     log.withdraw(1, "superseded")
     log.head()
-    expect(InvalidBundle, "withdraw 2 paper signatures as superseded, but add only 1", log.lines())
-    # An online signature from an earlier batch does not count for a later one.
+    expect(InvalidBundle, "2 paper signatures are withdrawn as superseded, but only 1 online", log.lines())
+    # The closing batch supersedes for online signatures counted in earlier batches (the server
+    # settles every supersede at close, so no earlier batch says which paper signer signed online).
     log = Log()
     log.sign("dee", channel="paper")
     log.sign("fay", "fay@x")
     log.head()
     log.withdraw(0, "superseded")
     log.head()
-    expect(InvalidBundle, "but add only 0 online signatures", log.lines())
+    assert verify_bundle(log.lines()).count == 1
+    # An online signature withdrawn before then supersedes nothing.
+    log = Log()
+    log.sign("dee", channel="paper")
+    online = log.sign("fay", "fay@x")
+    log.head()
+    log.withdraw(online, "signer")
+    log.withdraw(0, "superseded")
+    log.head()
+    expect(InvalidBundle, "but only 0 online signatures are active", log.lines())

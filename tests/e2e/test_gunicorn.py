@@ -30,7 +30,7 @@ from crypto.audit import verify_bundle
 from crypto.leaves import SignatureLeaf, parse_leaf
 from crypto.receipts import parse_receipt, receipt_digest
 from signing import db
-from signing.models import ALL_MODELS, COUNTED, Leaf, Petition, Signature, TreeHead
+from signing.models import ALL_MODELS, COUNTED, Inbox, Leaf, Petition, Signature, TreeHead
 
 pytestmark = pytest.mark.slow
 
@@ -72,6 +72,8 @@ class Server:
             "SIGNING_ARGON2_TIME_COST": "1",
             "SIGNING_ARGON2_MEMORY_KIB": "8",
             "SIGNING_PUBLISH_INTERVAL_SECONDS": "0",
+            # Every signature seen in the next batch (the default, 10, is tested in tests/app/test_batches.py).
+            "SIGNING_MIN_BATCH": "1",
             "SIGNING_DEVELOPMENT": "true",
             # Hundreds of signatures from one loopback address, on purpose.
             "SIGNING_RATE_LIMITS_ENABLED": "false",
@@ -262,8 +264,8 @@ def test_concurrent_signatures_and_publishes_count_each_person_once(server):
     assert report.size == distinct  # no withdrawals: every leaf is one person
     assert report.latest.count == distinct
 
-    # Exactly one receipt per person is in the log; the duplicates' receipts,
-    # shaped the same, were never stored.
+    # Exactly one receipt per person is in the log; each duplicate's receipt,
+    # shaped the same, is stored with its inbox row and leads to that signature.
     in_log = set(leaf_receipts(bundle))
     assert len(in_log) == distinct
     by_person = {}
@@ -277,6 +279,8 @@ def test_concurrent_signatures_and_publishes_count_each_person_once(server):
     with db.database.connection_context():
         assert Signature.select().where(Signature.status == COUNTED).count() == distinct
         assert_log_rows_consistent()
+        linked = {bytes(row.receipt_hash) for row in Inbox.select().where(Inbox.signature.is_null(False))}
+    assert all(digest(code) in in_log | linked for _, code in receipts)
     assert "Traceback" not in server.log()
     assert "127.0.0.1" not in server.log(), "a client or listening address reached the server's log"
 
@@ -322,7 +326,9 @@ def test_killed_worker_and_server_lose_no_confirmed_signature(server):
     db.open_database(server.database_url)
     with db.database.connection_context():
         assert_log_rows_consistent()
-        stored = {bytes(row.receipt_hash) for row in Signature.select(Signature.receipt_hash)}
+        stored = {bytes(row.receipt_hash) for row in Signature.select(Signature.receipt_hash)} | {
+            bytes(row.receipt_hash) for row in Inbox.select(Inbox.receipt_hash)
+        }
         assert all(digest(code) in stored for _, code in confirmed), "a signature shown a receipt was lost"
 
     server.cli("publish", "--now", SLUG)

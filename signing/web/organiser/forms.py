@@ -120,6 +120,7 @@ class PetitionForm(FlaskForm):
     closes_on = DayField(_l("Closes on (optional)"), validators=[Optional()])
     require_email = BooleanField(_l("Ask for an email address (confirmed by mail, never stored)"), default=True)
     require_postcode = BooleanField(_l("Ask for a postcode"), default=True)
+    at_risk = BooleanField(_l("For signers at risk: nobody may be able to test whether someone signed"), default=False)
     allowed_areas = StringField(
         _l("Postcode areas allowed (empty: anywhere)"),
         validators=[Optional(), at_most(200), no_control_characters, valid_areas],
@@ -133,6 +134,13 @@ class PetitionForm(FlaskForm):
         _l("Your contact public key (optional: offers signers “keep me informed”)"),
         validators=[Optional(), at_most(80), no_control_characters, valid_contact_key],
     )
+
+    def validate_at_risk(self, field):
+        if field.data and not self.require_email.data:
+            raise ValidationError(
+                _l("A petition for signers at risk must ask for an email address: without one, anyone who knows a "
+                   "signer's name and postcode can test whether they signed.")
+            )
 
     def validate_closes_on(self, field):
         if field.data and self.opens_on.data and field.data < self.opens_on.data:
@@ -150,6 +158,7 @@ class PetitionForm(FlaskForm):
             "closes_on": self.closes_on.data,
             "require_email": self.require_email.data,
             "require_postcode": self.require_postcode.data,
+            "at_risk": self.at_risk.data,
             "allowed_areas": " ".join((self.allowed_areas.data or "").upper().split()),
             "display_names_allowed": self.display_names_allowed.data,
             "thresholds": " ".join((self.thresholds.data or "").split()),

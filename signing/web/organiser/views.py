@@ -300,12 +300,12 @@ def names(slug):
     return render_template("organiser/names.html", petition=petition, names=rows, action=ActionForm())
 
 
-@bp.post("/p/<slug>/names/<int:signature_id>/<any(hide, show):choice>")
+@bp.post("/p/<slug>/names/<int:leaf_index>/<any(hide, show):choice>")
 @login_required
-def moderate(slug, signature_id, choice):
+def moderate(slug, leaf_index, choice):
     petition = managed_petition(slug)
     if ActionForm().validate_on_submit():
-        if not ledger.hide_display_name(services(), petition, signature_id, hidden=choice == "hide"):
+        if not ledger.hide_display_name(services(), petition, leaf_index, hidden=choice == "hide"):
             abort(404)
     return redirect(url_for("organiser.names", slug=slug))
 
