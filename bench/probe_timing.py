@@ -189,8 +189,8 @@ def main():
             order = [("new", fresh()), ("state", target)]
             random.shuffle(order)
             pair = {}
-            for kind, (name, email) in order:
-                pair[kind] = timed_sign(port, name, email)
+            for kind, (name, address) in order:
+                pair[kind] = timed_sign(port, name, address)
             new_times.append(pair["new"])
             state_times.append(pair["state"])
             faster += pair["state"] < pair["new"]
