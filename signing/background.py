@@ -25,6 +25,7 @@ log = logging.getLogger("countersign.background")
 POLL_SECONDS = 1.0
 _started = {}
 _start_lock = threading.Lock()
+_running = []  # apps whose thread this process started, for stop_all
 
 
 @contextmanager
@@ -109,6 +110,7 @@ def ensure_started(app):
         stopping = threading.Event()
         thread = threading.Thread(target=_loop, args=(app, stopping), name="countersign-background", daemon=True)
         app.extensions["countersign-background"] = (thread, stopping)
+        _running.append(app)
         thread.start()
 
 
@@ -118,6 +120,12 @@ def stop(app):
     if thread is not None:
         stopping.set()
         thread.join(timeout=30)
+
+
+def stop_all():
+    """End every thread this process started: before a test rebinds the database under them."""
+    while _running:
+        stop(_running.pop())
 
 
 def init_app(app):

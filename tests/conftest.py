@@ -26,7 +26,7 @@ from helpers import (
     reset_postgres,
 )
 
-from signing import create_app, db, keyring, migrations
+from signing import background, create_app, db, keyring, migrations
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +48,14 @@ def smtp_server():
 def mailbox(smtp_server):
     smtp_server.handler.clear()
     return smtp_server.handler
+
+
+@pytest.fixture(autouse=True)
+def no_background_threads_left():
+    """An app a test builds with its own settings may start the background sender; it must
+    not outlive the test and use a database the next test closes under it."""
+    yield
+    background.stop_all()
 
 
 @pytest.fixture(autouse=True)

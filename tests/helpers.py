@@ -12,6 +12,7 @@ import socket
 import threading
 import unicodedata
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from crypto.normalise import canonical_email
@@ -143,6 +144,19 @@ def make_petition(services, slug="test", **policy):
     fields.update(policy)
     with db.database.connection_context():
         return ledger.create_petition(services, slug=slug, **fields)
+
+
+class Clock:
+    """A clock the test moves by hand; put in Services in place of utcnow."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **delta):
+        self.now += timedelta(**delta)
 
 
 @dataclass

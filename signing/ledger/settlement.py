@@ -19,8 +19,8 @@ FORGOTTEN = {
     "display_name": None,
     "district": None,
     "sealed_contact": None,
-    "token_hash": None,
-    "token_expires": None,
+    "token_hash": None,  # nosec B105 -- clearing a column, not a password
+    "token_expires": None,  # nosec B105 -- likewise
 }
 
 _SIGNATURE_COLUMNS = [

@@ -118,5 +118,5 @@ def test_no_email_petition_says_plainly_that_name_and_postcode_can_be_tested(bro
     english = browser.client.get("/p/open/sign").get_data(as_text=True)
     assert "anyone who knows your name and postcode can find out whether you signed" in english
     chinese = browser.client.get("/p/open/sign", headers={"Accept-Language": "zh-HK"}).get_data(as_text=True)
-    assert "任何知道你姓名及郵遞區號的人" in chinese
+    assert "任何知道你姓名及郵政編碼的人" in chinese
     assert "can find out whether you signed" not in browser.client.get("/p/test/sign").get_data(as_text=True)

@@ -12,7 +12,6 @@ import logging
 import re
 import socket
 import time
-from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -20,6 +19,7 @@ from helpers import (
     POSTGRES_URL,
     PUBLIC_URL,
     RECEIPT_RE,
+    Clock,
     Signer,
     assert_no_trace,
     captured_logs,
@@ -43,17 +43,6 @@ def nothing_kept_afterwards(other_process, instance_path, caplog, capfd, mailbox
     caplog.set_level(logging.DEBUG)
     yield
     assert_no_trace(instance_path, captured_logs(caplog, capfd), ALL_SIGNERS, mailbox.tokens)
-
-
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, **delta):
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture

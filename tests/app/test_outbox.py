@@ -5,24 +5,12 @@ import dataclasses
 import socket
 import threading
 import time
-from datetime import timedelta
 
-from helpers import POSTGRES_URL, Signer, forms_of
+from helpers import POSTGRES_URL, Clock, Signer, forms_of
 
 from signing import background, db, mail
 from signing.ledger import mailqueue
 from signing.models import Outbox
-
-
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, **delta):
-        self.now += timedelta(**delta)
 
 
 def controlled(app):

@@ -14,7 +14,7 @@ codes, tokens, CSRF tokens, hashes, shuffled log positions) are scrubbed.
 import dataclasses
 import difflib
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from helpers import (
@@ -22,6 +22,7 @@ from helpers import (
     ORGANISER_PASSWORD,
     POSTGRES_URL,
     Browser,
+    Clock,
     OrganiserActions,
     Signer,
     make_petition,
@@ -41,17 +42,6 @@ START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 STATES = ["absent", "pending_just_mailed", "pending_mailed_long_ago", "counted_online", "counted_paper", "withdrawn"]
 # The decoy lives in the target's postcode district: totals by district are public aggregates
 # (suppressed below a threshold), so the worlds differ only in WHO, not where.
-
-
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, **delta):
-        self.now += timedelta(**delta)
 
 
 @dataclasses.dataclass
