@@ -107,3 +107,14 @@ def test_the_checks_see_the_code():
     edges = graph()
     assert "signing.ledger.online" in edges and "signing.web.public" in edges
     assert "signing.ledger" in edges["signing.web.public"]
+
+
+def test_every_package_is_installed():
+    # A package missing from setup.cfg works in a checkout and breaks `pip install .`.
+    from configparser import ConfigParser
+
+    config = ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    listed = {name.strip() for name in config["options"]["packages"].split(",")}
+    found = {module_name(path.parent) for package in PACKAGES for path in (ROOT / package).rglob("__init__.py")}
+    assert found <= listed, f"add to setup.cfg [options] packages: {sorted(found - listed)}"
