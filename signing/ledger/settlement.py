@@ -37,6 +37,10 @@ _SIGNATURE_COLUMNS = [
 ]
 
 
+# Rows per statement: an IN list of ids, well under every engine's parameter limit.
+CHUNK_ROWS = 500
+
+
 def _waiting(petition_id, boundary):
     return (
         (Inbox.petition == petition_id)
@@ -51,8 +55,20 @@ def boundary_of(petition_id):
     return Inbox.select(fn.MAX(Inbox.id)).where(Inbox.petition == petition_id).scalar() or 0
 
 
+def _taken(ids):
+    """The rows of ``ids`` still waiting: a withdrawal may have settled one meanwhile."""
+    return Inbox.id.in_(ids) & (Inbox.ready == True) & (Inbox.settled == False)  # noqa: E712
+
+
 def settle(petition_id, boundary, today):
     """Turn ready submissions up to ``boundary`` into signatures, or link them to one.
+
+    The rows to settle are read once, first, and every later statement works
+    on exactly those ids. On PostgreSQL each statement sees what committed
+    before it began, so a confirmation committing between two statements
+    would otherwise be taken by some and not others (a row marked settled as
+    a duplicate, yet never inserted: a lost signature). Rows that became
+    ready meanwhile wait for the next batch.
 
     Online first, then paper, each earliest first, so of two submissions by
     one person the earlier counts. A paper row whose written-down email is
@@ -60,42 +76,54 @@ def settle(petition_id, boundary, today):
     paper); a paper row and an online one with an email tag, by the same
     person, both count until close (publishing.supersede_at_close).
     """
-    waiting = _waiting(petition_id, boundary)
-    live_email = Signature.alias()
+    ids = [
+        row_id
+        for (row_id,) in Inbox.select(Inbox.id).where(_waiting(petition_id, boundary)).order_by(Inbox.id).tuples()
+    ]
+    chunks = [ids[start : start + CHUNK_ROWS] for start in range(0, len(ids), CHUNK_ROWS)]
     for channel in (ONLINE, PAPER):
-        rows = Inbox.select(
-            Inbox.petition,
-            Inbox.person_tag,
-            Case(None, [(Inbox.channel == PAPER, None)], Inbox.email_tag),
-            Inbox.channel,
-            Value(COUNTED),
-            Inbox.receipt_hash,
-            Inbox.display_name,
-            Value(False),
-            Inbox.district,
-            Value(today),
-        ).where(waiting & (Inbox.channel == channel))
-        if channel == PAPER:
-            rows = rows.where(
-                Inbox.email_tag.is_null()
-                | ~fn.EXISTS(
-                    live_email.select(live_email.id).where(
-                        (live_email.petition == petition_id)
-                        & (live_email.email_tag == Inbox.email_tag)
-                        & (live_email.status != WITHDRAWN)
-                    )
+        for chunk in chunks:
+            _count(petition_id, chunk, channel, today)
+    for chunk in chunks:
+        taken = _taken(chunk)
+        # "Keep me informed" addresses go in whether or not the submission counted,
+        # so the organiser's contact list grows alike for a duplicate.
+        SealedContact.insert_from(
+            Inbox.select(Inbox.petition, Inbox.sealed_contact).where(taken & Inbox.sealed_contact.is_null(False)),
+            [SealedContact.petition, SealedContact.sealed],
+        ).execute()
+        _link_duplicates(chunk)
+        # What remains is either a signature now (its receipt lives there) or paper.
+        Inbox.delete().where(taken).execute()
+
+
+def _count(petition_id, ids, channel, today):
+    """Insert a signature for each row of ``ids`` in ``channel`` unless its person or email already counts."""
+    live_email = Signature.alias()
+    rows = Inbox.select(
+        Inbox.petition,
+        Inbox.person_tag,
+        Case(None, [(Inbox.channel == PAPER, None)], Inbox.email_tag),
+        Inbox.channel,
+        Value(COUNTED),
+        Inbox.receipt_hash,
+        Inbox.display_name,
+        Value(False),
+        Inbox.district,
+        Value(today),
+    ).where(_taken(ids) & (Inbox.channel == channel))
+    if channel == PAPER:
+        rows = rows.where(
+            Inbox.email_tag.is_null()
+            | ~fn.EXISTS(
+                live_email.select(live_email.id).where(
+                    (live_email.petition == petition_id)
+                    & (live_email.email_tag == Inbox.email_tag)
+                    & (live_email.status != WITHDRAWN)
                 )
             )
-        Signature.insert_from(rows.order_by(Inbox.id), _SIGNATURE_COLUMNS).on_conflict_ignore().execute()
-    # "Keep me informed" addresses go in whether or not the submission counted,
-    # so the organiser's contact list grows alike for a duplicate.
-    SealedContact.insert_from(
-        Inbox.select(Inbox.petition, Inbox.sealed_contact).where(waiting & Inbox.sealed_contact.is_null(False)),
-        [SealedContact.petition, SealedContact.sealed],
-    ).execute()
-    _link_duplicates(petition_id, boundary)
-    # What remains is either a signature now (its receipt lives there) or paper.
-    Inbox.delete().where(waiting).execute()
+        )
+    Signature.insert_from(rows.order_by(Inbox.id), _SIGNATURE_COLUMNS).on_conflict_ignore().execute()
 
 
 _LINK_SQL = """
@@ -107,16 +135,17 @@ UPDATE "inbox" SET "settled" = {p}, "signature_id" = (
     ORDER BY s."id" LIMIT 1),
   "person_tag" = NULL, "email_tag" = NULL, "display_name" = NULL, "district" = NULL,
   "sealed_contact" = NULL, "token_hash" = NULL, "token_expires" = NULL
-WHERE "petition_id" = {p} AND "ready" = {p} AND "settled" = {p} AND "id" <= {p}
+WHERE "id" IN ({ids}) AND "ready" = {p} AND "settled" = {p}
   AND "channel" = {p} AND "receipt_hash" IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM "signature" AS r WHERE r."receipt_hash" = "inbox"."receipt_hash")
 """
 
 
-def _link_duplicates(petition_id, boundary):
+def _link_duplicates(ids):
     """A duplicate keeps only its receipt digest and the signature that counts for that person."""
-    sql = _LINK_SQL.format(p=database.param)
-    database.execute_sql(sql, (True, WITHDRAWN, petition_id, True, False, boundary, ONLINE))
+    mark = database.param
+    sql = _LINK_SQL.format(p=mark, ids=", ".join([mark] * len(ids)))
+    database.execute_sql(sql, (True, WITHDRAWN, *ids, True, False, ONLINE))
 
 
 def drop_unconfirmed(petition_id):
