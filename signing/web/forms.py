@@ -5,8 +5,10 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
+from crypto.errors import InvalidIdentity
 from crypto.normalise import EMAIL_MAX_CHARS, NAME_MAX_CHARS, POSTCODE_MAX_CHARS
 
+from .. import ledger
 from ..ledger import DISPLAY_NAME_MAX_CHARS
 
 # A receipt is 26 characters; room for dashes and spaces people add.
@@ -113,3 +115,26 @@ class WithdrawForm(ReceiptForm):
         _l("Yes, withdraw my signature."),
         validators=[InputRequired(_l("Please tick the box to confirm the withdrawal."))],
     )
+
+
+def check_typed_fields(checks, identity_messages, not_eligible):
+    """Run each ``(field, check)`` on what was typed; put each refusal on its field. True if none refused.
+
+    The ledger's own rules (canonical forms, the petition's areas), run early
+    so that a form shows every field's error in one round. Empty fields and
+    fields already flagged are left alone: whether a field is required is
+    checked apart from this.
+    """
+    ok = True
+    for field, check in checks:
+        if field.errors or not (field.data or "").strip():
+            continue
+        try:
+            check(field.data)
+        except InvalidIdentity as error:
+            field.errors = list(field.errors) + [identity_messages[error.field]]
+            ok = False
+        except ledger.PostcodeNotEligible as error:
+            field.errors = list(field.errors) + [not_eligible(error)]
+            ok = False
+    return ok

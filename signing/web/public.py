@@ -18,7 +18,7 @@ from .. import ledger
 from ..ledger import witnessing
 from . import flash_cookie, pagecache
 from .errors import DOMAIN_ERRORS, render_error
-from .forms import ConfirmForm, ForgetReceiptForm, ReceiptForm, SignForm, WithdrawForm
+from .forms import ConfirmForm, ForgetReceiptForm, ReceiptForm, SignForm, WithdrawForm, check_typed_fields
 from .lookup import cacheable, no_store, petition_or_404, services
 
 bp = Blueprint("public", __name__)
@@ -153,18 +153,7 @@ def _every_field_checked(form, petition):
         checks.append((form.email, lambda text: canonical_email(text, services().dotless_domains)))
     if petition.contact_public_key and form.keep_informed.data:
         checks.append((form.contact_email, lambda text: canonical_email(text, services().dotless_domains)))
-    for field, check in checks:
-        if field.errors or not (field.data or "").strip():
-            continue  # already flagged, or empty and not required
-        try:
-            check(field.data)
-        except InvalidIdentity as error:
-            field.errors = list(field.errors) + [IDENTITY_MESSAGES[error.field]]
-            ok = False
-        except ledger.PostcodeNotEligible as error:
-            field.errors = list(field.errors) + [_not_eligible_message(error)]
-            ok = False
-    return ok
+    return check_typed_fields(checks, IDENTITY_MESSAGES, _not_eligible_message) and ok
 
 
 def _not_eligible_message(error):

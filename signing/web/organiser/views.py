@@ -13,13 +13,13 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_babel import lazy_gettext as _l
 
 from crypto import twofactor
-from crypto.errors import InvalidIdentity
 from crypto.normalise import canonical_email, canonical_name
 
 from ... import ledger
 from ...ledger import accounts, witnessing
 from ...paper_csv import TEMPLATE as PAPER_TEMPLATE
 from ...paper_csv import PaperFileError, parse_paper_csv
+from ..forms import check_typed_fields
 from ..lookup import services
 from ..refill import form_page, typed
 from . import qrcode
@@ -223,6 +223,10 @@ def paper_one(slug):
     return _petition_page(petition, paper_form=form), 400
 
 
+def _outside_areas(error):
+    return _l("Outside the areas %(areas)s.", areas=str(error))
+
+
 def _paper_identity_checked(petition, form):
     """True if the typed signature is well formed; else every field's error at once, with what was typed kept."""
     ok = not form.errors
@@ -234,17 +238,7 @@ def _paper_identity_checked(petition, form):
         (form.postcode, lambda text: ledger.eligible_postcode(petition, text)),
         (form.email, lambda text: canonical_email(text, services().dotless_domains)),
     ]
-    for field, check in checks:
-        if field.errors or not (field.data or "").strip():
-            continue
-        try:
-            check(field.data)
-        except InvalidIdentity as error:
-            field.errors = list(field.errors) + [PAPER_FIELD_MESSAGES[error.field]]
-            ok = False
-        except ledger.PostcodeNotEligible as error:
-            field.errors = list(field.errors) + [_l("Outside the areas %(areas)s.", areas=str(error))]
-            ok = False
+    ok = check_typed_fields(checks, PAPER_FIELD_MESSAGES, _outside_areas) and ok
     if ok:
         form.identity = ledger.canonical_identity(
             services(), petition, name=form.name.data, postcode=form.postcode.data, email=form.email.data,
