@@ -109,10 +109,7 @@ def checkpoint(slug):
 def checkpoint_at(slug, size):
     """The checkpoint of the signed head of one size, with its cosignatures."""
     petition = petition_or_404(slug)
-    row = logstore.head_at(petition.id, size)
-    if row is None:
-        abort(404, description=f"no signed head of size {size}")
-    return note_response(checkpoints.cosigned_checkpoint(services(), petition, row))
+    return note_response(checkpoints.cosigned_checkpoint(services(), petition, head_or_404(petition, size)))
 
 
 @bp.get("/p/<slug>/audit/heads")
@@ -124,11 +121,14 @@ def heads(slug):
 
 @bp.get("/p/<slug>/audit/head/<int:size>")
 def head(slug, size):
-    petition = petition_or_404(slug)
+    return public(head_document(head_or_404(petition_or_404(slug), size), slug))
+
+
+def head_or_404(petition, size):
     row = logstore.head_at(petition.id, size)
     if row is None:
         abort(404, description=f"no signed head of size {size}")
-    return public(head_document(row, slug))
+    return row
 
 
 @bp.get("/p/<slug>/audit/leaves")

@@ -185,28 +185,30 @@ def _petition_page(petition, **forms):
 @login_required
 def open_(slug):
     """GET asks first, with a preview (text and rules are fixed once open); POST opens."""
-    petition = managed_petition(slug)
-    if request.method == "GET":
-        if petition.status != ledger.DRAFT:
-            return redirect(url_for("organiser.petition", slug=slug))
-        return render_template("organiser/confirm_open.html", petition=petition, action=ActionForm())
-    if ActionForm().validate_on_submit():
-        ledger.open_petition(petition)
-    return redirect(url_for("organiser.petition", slug=slug))
+    return _after_asking(managed_petition(slug), ledger.DRAFT, "organiser/confirm_open.html", ledger.open_petition)
 
 
 @bp.route("/p/<slug>/close", methods=["GET", "POST"])
 @login_required
 def close(slug):
     """GET asks first (closing cannot be undone); POST closes."""
-    petition = managed_petition(slug)
+    return _after_asking(
+        managed_petition(slug),
+        ledger.OPEN,
+        "organiser/confirm_close.html",
+        lambda petition: ledger.close_petition(services(), petition),
+    )
+
+
+def _after_asking(petition, status, confirm_template, act):
+    """An irreversible step: GET shows what it will do (only from ``status``); the POST from that page does it."""
     if request.method == "GET":
-        if petition.status != ledger.OPEN:
-            return redirect(url_for("organiser.petition", slug=slug))
-        return render_template("organiser/confirm_close.html", petition=petition, action=ActionForm())
+        if petition.status != status:
+            return redirect(url_for("organiser.petition", slug=petition.slug))
+        return render_template(confirm_template, petition=petition, action=ActionForm())
     if ActionForm().validate_on_submit():
-        ledger.close_petition(services(), petition)
-    return redirect(url_for("organiser.petition", slug=slug))
+        act(petition)
+    return redirect(url_for("organiser.petition", slug=petition.slug))
 
 
 @bp.post("/p/<slug>/paper")
