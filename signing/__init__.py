@@ -50,6 +50,7 @@ def create_app(config=None):
     app.extensions["countersign"] = Services(
         keyring=keys,
         publish_interval=timedelta(seconds=app.config["PUBLISH_INTERVAL_SECONDS"]),
+        scheduled_publishing=app.config["BACKGROUND_SENDER"],
         min_batch=max(1, app.config["MIN_BATCH"]),
         dotless_domains=DEFAULT_DOTLESS_DOMAINS | frozenset(app.config["DOTLESS_EMAIL_DOMAINS"].lower().split()),
         argon2=Argon2Params(

@@ -80,8 +80,9 @@ def publish_due(app):
     services = app.extensions["countersign"]
     with _app_context(app), _connected():
         ledger.expire_pending(services)
+        ledger.sweep_expired_receipts(services)
         for petition in ledger.published_petitions():
-            ledger.maybe_publish(services, petition)
+            ledger.publish_if_due(services, petition)
 
 
 def _loop(app, stopping):

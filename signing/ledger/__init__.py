@@ -80,8 +80,9 @@ from .petitions import (
     require_open,
     update_petition,
 )
-from .publishing import in_latest_head, maybe_publish, publish
+from .publishing import in_latest_head, maybe_publish, publish, publish_if_due
 from .receipt_flash import RECEIPT_FLASH_SECONDS
+from .receipt_flash import sweep_expired as sweep_expired_receipts
 from .receipts import ReceiptStatus, find_signature, receipt_proof_document, receipt_status, withdraw
 from .services import Services, utcnow
 from .shredding import WAIT_SECONDS as SHRED_WAIT_SECONDS

@@ -12,7 +12,7 @@ from crypto.normalise import canonical_email, postcode_district
 from crypto.receipts import new_receipt, parse_receipt, receipt_digest
 from crypto.tokens import new_token
 
-from ..db import database
+from ..db import database, insert_row
 from ..models import ONLINE, Inbox
 from . import contacts, mailqueue
 from .errors import InvalidContact
@@ -58,19 +58,21 @@ def sign_online(services, petition, *, name, postcode, email, display_name=None,
     # Built here, in the request, where the link's address is known; sealed at once.
     payload = services.mailer.prepare(address, petition, token, services.confirm_ttl)
     with database.atomic():
-        row = _insert(
+        inbox_id = _insert(
             petition,
             submission,
             token_hash=digest,
             token_expires=services.naive_now() + services.confirm_ttl,
             ready=False,
         )
-        mailqueue.enqueue(services, petition, email_digest, row.id, payload)
+        mailqueue.enqueue(services, petition, email_digest, inbox_id, payload)
     return None
 
 
 def _insert(petition, submission, **fields):
-    return Inbox.create(
+    """The inbox row's id."""
+    return insert_row(
+        Inbox,
         petition=petition.id,
         channel=ONLINE,
         person_tag=submission.person,

@@ -16,12 +16,20 @@ class _TooSmall(Exception):
 
 
 def maybe_publish(services, petition):
-    """Publish a batch if the interval has passed; cheap when it has not.
+    """At the START of a request, before it writes anything: publish if due.
 
-    Called at the START of a request, before it writes anything, so a batch
-    holds only what arrived before the request that triggered it, never that
-    request's own submission (THREAT_MODEL.md, "batches").
+    So a batch holds only what arrived before the request that triggered it,
+    never that request's own submission (THREAT_MODEL.md, "batches"). Where
+    the background thread publishes on schedule (background.py), requests
+    leave it to that and spend nothing on it.
     """
+    if services.scheduled_publishing:
+        return None
+    return publish_if_due(services, petition)
+
+
+def publish_if_due(services, petition):
+    """Publish a batch if the interval has passed; cheap when it has not."""
     head = logstore.latest_head(petition.id)
     if head is not None and services.clock().replace(tzinfo=None) - head.published_at < services.publish_interval:
         return None

@@ -7,6 +7,11 @@ sealed under a fresh one-time key (crypto/onetime.py): the database keeps only
 the sealed bytes, filed by the key's SHA-256, for ``RECEIPT_FLASH_SECONDS``;
 the key goes to the signer's browser (web/flash_cookie.py). The database
 alone cannot read the code, and after a few minutes nothing can.
+
+Expired rows are unreadable at once (``kept_receipt`` checks the time) and
+deleted within a minute more: by the background thread, and by the next
+signature in this process, at most once a minute so that signing does not
+pay for a DELETE every time.
 """
 
 import json
@@ -15,10 +20,13 @@ from datetime import timedelta
 from crypto import onetime
 from crypto.errors import InvalidKey
 
-from ..db import database
+from ..db import insert_row
 from ..models import ReceiptFlash
 
 RECEIPT_FLASH_SECONDS = 600
+SWEEP_SECONDS = 60
+
+_next_sweep = {"at": None}
 
 
 def _context(petition):
@@ -31,14 +39,23 @@ def keep_receipt(services, petition, receipt, kind):
     key = onetime.new_key()
     sealed = onetime.seal(key, json.dumps({"receipt": receipt, "kind": kind}).encode(), _context(petition))
     now = services.naive_now()
-    with database.atomic():
-        ReceiptFlash.delete().where(ReceiptFlash.expires_at <= now).execute()
-        ReceiptFlash.create(
-            handle=onetime.key_handle(key),
-            sealed=sealed,
-            expires_at=now + timedelta(seconds=RECEIPT_FLASH_SECONDS),
-        )
+    due = _next_sweep["at"]
+    if due is None or now >= due or now < due - timedelta(seconds=SWEEP_SECONDS):  # the last, or a clock set back
+        sweep_expired(services)
+    insert_row(
+        ReceiptFlash,
+        handle=onetime.key_handle(key),
+        sealed=sealed,
+        expires_at=now + timedelta(seconds=RECEIPT_FLASH_SECONDS),
+    )
     return key
+
+
+def sweep_expired(services):
+    """Delete every expired record (no one could open them any more)."""
+    now = services.naive_now()
+    ReceiptFlash.delete().where(ReceiptFlash.expires_at <= now).execute()
+    _next_sweep["at"] = now + timedelta(seconds=SWEEP_SECONDS)
 
 
 def kept_receipt(services, petition, key):

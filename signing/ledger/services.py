@@ -21,6 +21,8 @@ def utcnow():
 class Services:
     keyring: object
     publish_interval: timedelta = timedelta(minutes=10)
+    # True where a background thread publishes on schedule, so requests need not check.
+    scheduled_publishing: bool = False
     # Fewest new log entries a batch may have before close (THREAT_MODEL.md, "batches").
     min_batch: int = 10
     dotless_domains: frozenset = DEFAULT_DOTLESS_DOMAINS
