@@ -138,9 +138,9 @@ class Gunicorn:
 
     def __init__(self, instance, wsgi_app=serving.WSGI_APP, workers=None, threads=None, **settings):
         self.port = free_port()
-        argv = serving.gunicorn_argv(f"127.0.0.1:{self.port}", workers)
+        argv = serving.gunicorn_argv(f"127.0.0.1:{self.port}")
         argv[-1] = wsgi_app
-        env = dict(instance.env)
+        env = dict(instance.env) | serving.workers_environment(workers)
         if threads:
             env["GUNICORN_CMD_ARGS"] = f"--threads {threads}"
         env.update(serving.malloc_environment(DEFAULT_ARGON2.memory_kib, env))

@@ -221,7 +221,8 @@ def serve(bind, workers):
         except migrations.SchemaVersionError as error:
             raise CommandError(str(error)) from None
         memory_kib = ledger.largest_argon2_memory_kib(app.config["ARGON2_MEMORY_KIB"])
-    serving.exec_gunicorn(serving.gunicorn_argv(bind, workers), serving.malloc_environment(memory_kib))
+    environment = serving.malloc_environment(memory_kib) | serving.workers_environment(workers)
+    serving.exec_gunicorn(serving.gunicorn_argv(bind), environment)
 
 
 @main.command()

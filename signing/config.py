@@ -107,8 +107,9 @@ PROXY_COUNT = 0
 # Tor Browser offers it. Empty: no header.
 ONION_LOCATION = ""
 
-# Argon2id tags computed at once in one process (0 = one per core); a request
-# that finds them all busy waits up to TAG_WAIT_SECONDS, then gets a 503.
+# Argon2id tags computed at once in one process (0 = one per core; under
+# `signing serve`, the cores shared among the workers); a request that finds
+# them all busy waits up to TAG_WAIT_SECONDS, then gets a 503.
 TAG_CONCURRENCY = 0
 TAG_WAIT_SECONDS = 2
 

@@ -8,6 +8,8 @@ overridden on gunicorn's command line or in ``GUNICORN_CMD_ARGS``.
 import logging
 import os
 
+from gunicorn.glogging import Logger
+
 from signing import logging_setup, serving
 
 bind = [serving.DEFAULT_BIND]
@@ -19,6 +21,10 @@ bind = [serving.DEFAULT_BIND]
 workers = int(os.environ.get("WEB_CONCURRENCY") or serving.default_workers())
 worker_class = "gthread"
 threads = 2
+# Each worker hashes at most its share of the cores at once (serving.py says
+# why); read by the app, which is loaded after this file. gunicorn's own
+# --workers flag is not seen here: use WEB_CONCURRENCY or `signing serve --workers`.
+os.environ.setdefault("SIGNING_TAG_CONCURRENCY", str(serving.tag_slots_per_worker(workers)))
 # Load the app once in the master (keys read once, workers fork ready to
 # serve and share its code pages). It opens no database connection there.
 preload_app = True
@@ -51,6 +57,21 @@ access_log_format = "%(m)s %(s)s %(B)s %(M)sms"
 errorlog = "-"
 loglevel = "info"
 logconfig_dict = logging_setup.gunicorn_logconfig("INFO")
+
+
+class NoAccessLineLogger(Logger):
+    """Builds no access-log line unless an access log was asked for.
+
+    gunicorn builds every request's line whenever logging is configured by a
+    dict (as above), to hand it to a logger that here writes nothing.
+    """
+
+    @property
+    def access_log_enabled(self):
+        return bool(self.cfg.accesslog)
+
+
+logger_class = NoAccessLineLogger
 # Trust no X-Forwarded-* at the gunicorn level; the app's ProxyFix does that
 # for exactly SIGNING_PROXY_COUNT proxies.
 forwarded_allow_ips = ""

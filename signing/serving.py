@@ -12,6 +12,13 @@ default). One worker more than the cores fills the gaps while a worker waits
 for PostgreSQL or the client, without oversubscribing the cores enough to
 matter. Override with ``--workers`` or ``WEB_CONCURRENCY``.
 
+Argon2id in flight. The workers share the cores' Argon2id slots between
+them (``tag_slots_per_worker``): with cores + 1 workers, one tag at a time
+in each, while a worker's second thread serves pages. Letting every thread
+of every worker hash at once put six 19 MiB hashes on two cores, which
+evict each other from the caches: measured here, 27 CPU ms per signature
+against 23-24 with one slot per worker (BENCHMARKS.md).
+
 The glibc trap. glibc serves a large ``malloc`` with a fresh ``mmap`` and
 gives it back with ``munmap`` on ``free``, unless the request is under its
 mmap threshold. The threshold starts at 128 KiB and rises to the size of
@@ -52,6 +59,11 @@ def default_workers(cores=None):
     return (cores or cpu_count()) + 1
 
 
+def tag_slots_per_worker(workers, cores=None):
+    """Argon2id tags one worker computes at once: the cores shared out, at least one."""
+    return max(1, (cores or cpu_count()) // workers)
+
+
 def malloc_environment(argon2_memory_kib, environ=None):
     """The MALLOC_* variables to add to ``environ`` for Argon2id at ``argon2_memory_kib``.
 
@@ -71,11 +83,13 @@ def malloc_environment(argon2_memory_kib, environ=None):
     return {name: value for name, value in wanted.items() if name not in environ}
 
 
-def gunicorn_argv(bind=DEFAULT_BIND, workers=None):
-    argv = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, "--bind", bind]
-    if workers:
-        argv += ["--workers", str(workers)]
-    return argv + [WSGI_APP]
+def gunicorn_argv(bind=DEFAULT_BIND):
+    return [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, "--bind", bind, WSGI_APP]
+
+
+def workers_environment(workers):
+    """``WEB_CONCURRENCY`` for a chosen worker count: gunicorn_conf.py reads it to share out the Argon2id slots."""
+    return {"WEB_CONCURRENCY": str(workers)} if workers else {}
 
 
 def exec_gunicorn(argv, extra_environment):

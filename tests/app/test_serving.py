@@ -2,8 +2,11 @@
 
 import importlib
 import logging
+import os
 
 from click.testing import CliRunner
+from gunicorn.config import Config as GunicornConfig
+from gunicorn.glogging import Logger as GunicornLogger
 
 from signing import keyring, logging_setup, serving
 from signing.cli import main
@@ -30,17 +33,62 @@ def test_malloc_thresholds_cover_the_argon2_buffer():
     assert "MALLOC_ARENA_MAX" not in serving.malloc_environment(19456, environ={"MALLOC_ARENA_MAX": "4"})
 
 
+def test_workers_share_the_cores_argon2id_slots():
+    assert serving.tag_slots_per_worker(3, cores=2) == 1  # the default: cores + 1 workers, one tag each
+    assert serving.tag_slots_per_worker(2, cores=8) == 4
+    assert serving.tag_slots_per_worker(1, cores=4) == 4
+
+
 def test_gunicorn_command_uses_the_packaged_config():
-    argv = serving.gunicorn_argv("127.0.0.1:9000", 4)
+    argv = serving.gunicorn_argv("127.0.0.1:9000")
     assert argv[1:5] == ["-m", "gunicorn", "--config", "python:signing.gunicorn_conf"]
     assert argv[-1] == "signing.wsgi:app"
-    assert "--workers" in argv and "4" in argv
+
+
+def load_gunicorn_conf(monkeypatch, **environment):
+    """gunicorn_conf.py as gunicorn loads it, in a copy of the environment it writes to."""
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if not k.endswith("CONCURRENCY")})
+    os.environ.update(environment)
+    return importlib.reload(importlib.import_module("signing.gunicorn_conf"))
+
+
+def test_the_worker_count_decides_each_workers_argon2id_slots(monkeypatch):
+    conf = load_gunicorn_conf(monkeypatch, WEB_CONCURRENCY="1")
+    assert conf.workers == 1
+    assert os.environ["SIGNING_TAG_CONCURRENCY"] == str(serving.cpu_count())
+    conf = load_gunicorn_conf(monkeypatch)
+    assert os.environ["SIGNING_TAG_CONCURRENCY"] == str(serving.tag_slots_per_worker(conf.workers))
+    load_gunicorn_conf(monkeypatch, SIGNING_TAG_CONCURRENCY="7")  # the operator's own setting wins
+    assert os.environ["SIGNING_TAG_CONCURRENCY"] == "7"
+
+
+def test_serve_passes_its_worker_count_where_the_config_reads_it(tmp_path, monkeypatch):
+    instance = tmp_path / "instance"
+    keyring.create_missing(instance / "master.key", instance / "log.key")
+    monkeypatch.setenv("SIGNING_INSTANCE_PATH", str(instance))
+    assert CliRunner().invoke(main, ["init"]).exit_code == 0
+    started = []
+    monkeypatch.setattr(serving, "exec_gunicorn", lambda argv, environment: started.append((argv, environment)))
+    result = CliRunner().invoke(main, ["serve", "--workers", "5"])
+    assert result.exit_code == 0, result.output
+    ((argv, environment),) = started
+    assert environment["WEB_CONCURRENCY"] == "5" and "MALLOC_MMAP_THRESHOLD_" in environment
+    assert argv == serving.gunicorn_argv()
+
+
+def access_lines_built(logger_class, conf):
+    settings = GunicornConfig()
+    settings.set("logconfig_dict", conf.logconfig_dict)
+    logger = logger_class.__new__(logger_class)  # without setup(), which would configure this process's logging
+    logger.cfg = settings
+    return logger.access_log_enabled
 
 
 def test_gunicorn_config_has_no_access_log_and_no_addresses(monkeypatch):
-    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
-    conf = importlib.reload(importlib.import_module("signing.gunicorn_conf"))
+    conf = load_gunicorn_conf(monkeypatch)
     assert conf.accesslog is None
+    assert not access_lines_built(conf.logger_class, conf)  # not even built to be thrown away
+    assert access_lines_built(GunicornLogger, conf)  # as gunicorn's own logger would, with our log settings
     for field in ("%(h)s", "%(a)s", "%(f)s", "%(U)s", "%(q)s", "%(r)s", "%(t)s"):
         assert field not in conf.access_log_format
     assert conf.workers == serving.default_workers()
