@@ -58,9 +58,10 @@ MAX_INDEX = 10**18 - 1  # "of" has at most 18 digits, so the parser never builds
 # Groups: channel, day, email, person, receipt (each of the last three None for null).
 # The 64-character hex fields are matched loosely, as [^"]{64}: a character
 # class over 192 characters is most of the cost of parsing a leaf. A match is
-# canonical only once check_hex() accepts each hex field and the whole line
-# passes bytes.islower(): every literal part is lower case, so an upper-case
-# A-F can only sit in a hex field.
+# canonical only once each hex field is lowercase hex: parse_leaf checks with
+# check_hex() and bytes.islower() on the line (every literal part is lower
+# case, so an upper-case A-F can only sit in a hex field); the audit checks a
+# whole batch's fields at once (audit._check_hex_since).
 SIGNATURE_RE = re.compile(
     rb'\{"channel":"(online|paper)","day":"([0-9]{4}-[0-9]{2}-[0-9]{2})",'
     rb'"email":(?:"([^"]{64})"|null),"person":(?:"([^"]{64})"|null),'

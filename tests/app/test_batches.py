@@ -29,6 +29,19 @@ def test_a_batch_never_contains_the_submission_that_caused_it(app, browser, serv
     assert Inbox.select().count() == 1
 
 
+def test_where_the_background_thread_publishes_requests_leave_batches_to_it(app, make_app, browser, services):
+    assert make_app(BACKGROUND_SENDER=True).extensions["countersign"].scheduled_publishing
+    assert not services.scheduled_publishing  # the tests' apps: the thread is off, requests publish
+    make_petition(services, "open", require_email=False)
+    app.extensions["countersign"] = dataclasses.replace(services, scheduled_publishing=True)
+    browser.scheduler = False
+    for name in ("First Person", "Second Person"):
+        receipt_from(browser.sign("open", Signer(name=name, email=None)))
+    assert head_sizes(browser, "open") == [0]  # the interval is 0, yet no request published
+    browser.publish()  # the thread's tick
+    assert head_sizes(browser, "open") == [0, 2]
+
+
 def test_no_batch_below_min_batch_before_close(app, browser, services):
     petition = make_petition(services, "open", require_email=False)
     with_min_batch(app, 3)

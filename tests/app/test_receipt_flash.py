@@ -4,7 +4,7 @@ import base64
 import dataclasses
 from datetime import timedelta
 
-from helpers import CSRF_RE, Signer, make_petition, receipt_from
+from helpers import CSRF_RE, Browser, Signer, make_petition, receipt_from
 
 from signing import db
 from signing.models import Inbox, ReceiptFlash
@@ -74,16 +74,30 @@ def test_the_code_can_be_removed_from_the_device(browser, services):
         assert ReceiptFlash.select().count() == 0
 
 
-def test_the_code_expires(app, browser, services):
+def test_the_code_expires(app, browser, services, mailbox):
     make_petition(services, "plain", require_email=False)
     sign_without_following(browser, "plain")
     later = services.clock() + timedelta(minutes=11)
     app.extensions["countersign"] = dataclasses.replace(services, clock=lambda: later)
     assert browser.client.get("/p/plain/signed").status_code == 410
-    # The next signature sweeps expired records away.
-    sign_without_following(browser, "plain", Signer(name="Another Person", email=None))
+    # The next signature, from anyone, sweeps expired records away.
+    someone_else = Browser(app.test_client(), mailbox, app)
+    sign_without_following(someone_else, "plain", Signer(name="Another Person", email=None))
     with db.database.connection_context():
         assert ReceiptFlash.select().count() == 1
+
+
+def test_the_background_thread_deletes_expired_codes_when_no_one_signs_after(app, browser, services):
+    make_petition(services, "plain", require_email=False)
+    sign_without_following(browser, "plain")
+    browser.publish()
+    with db.database.connection_context():
+        assert ReceiptFlash.select().count() == 1  # not expired yet: kept
+    later = services.clock() + timedelta(minutes=11)
+    app.extensions["countersign"] = dataclasses.replace(services, clock=lambda: later)
+    browser.publish()  # the thread's tick
+    with db.database.connection_context():
+        assert ReceiptFlash.select().count() == 0
 
 
 def test_confirming_redirects_too_and_a_reload_does_not_reconfirm(browser, petition, mailbox):

@@ -450,13 +450,21 @@ def test_non_canonical_leaf_json():
 
 
 def test_upper_case_or_non_hex_tag():
-    for bad in (b"AB", b"zz"):
+    # The hex fields are checked a batch at a time; the leaf at fault is still named.
+    for field, bad, message in (
+        (b"ab", b"AB", "leaf 5 is not canonical: upper-case hex"),
+        (b"ab", b"zz", "leaf 5 has a tag that is not hex"),
+        (b"cd", b"CD", "leaf 5 is not canonical: upper-case hex"),  # the receipt digest
+        (b"cd", b"c\\", "leaf 5 has a tag that is not hex"),
+    ):
         log = simple_log(signers=4, per_head=4)
-        leaf = signature_leaf("online", None, b"\xab" * 32, b"\xcd" * 32, DAY).replace(b"ab", bad, 1)
-        log.leaves.append(leaf)
-        log.count += 1
+        before = signature_leaf("online", None, b"\xef" * 32, b"\xee" * 32, DAY)
+        leaf = signature_leaf("online", None, b"\xab" * 32, b"\xcd" * 32, DAY).replace(field, bad, 1)
+        after = signature_leaf("online", None, b"\x01" * 32, b"\x02" * 32, DAY)
+        log.leaves += [before, leaf, after]
+        log.count += 3
         log.head()
-        expect(InvalidBundle, "leaf 4 ", log.lines())
+        expect(InvalidBundle, message, log.lines())
 
 
 def test_malformed_header_and_heads():
