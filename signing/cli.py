@@ -541,7 +541,12 @@ def witness_serve(state, name, logs, host, port):
 
     instance = _witness(state, name, logs)
     click.echo(f"witness {vkey(name, instance.key)} on http://{host}:{port}/add-checkpoint", err=True)
-    run_simple(host, port, create_witness_app(instance), request_handler=QuietRequestHandler, threaded=True)
+    # One process is plenty (a request is a signature check and a SQLite write);
+    # its threads wait on SQLite's write lock in turn.
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    serving.run_in_gunicorn(
+        create_witness_app(instance), bind, workers=1, worker_class="gthread", threads=4, graceful_timeout=5
+    )
 
 
 @witness.command("reports")

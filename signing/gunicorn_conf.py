@@ -8,8 +8,6 @@ overridden on gunicorn's command line or in ``GUNICORN_CMD_ARGS``.
 import logging
 import os
 
-from gunicorn.glogging import Logger
-
 from signing import logging_setup, serving
 
 bind = [serving.DEFAULT_BIND]
@@ -57,21 +55,7 @@ access_log_format = "%(m)s %(s)s %(B)s %(M)sms"
 errorlog = "-"
 loglevel = "info"
 logconfig_dict = logging_setup.gunicorn_logconfig("INFO")
-
-
-class NoAccessLineLogger(Logger):
-    """Builds no access-log line unless an access log was asked for.
-
-    gunicorn builds every request's line whenever logging is configured by a
-    dict (as above), to hand it to a logger that here writes nothing.
-    """
-
-    @property
-    def access_log_enabled(self):
-        return bool(self.cfg.accesslog)
-
-
-logger_class = NoAccessLineLogger
+logger_class = logging_setup.NoAccessLineLogger
 # Trust no X-Forwarded-* at the gunicorn level; the app's ProxyFix does that
 # for exactly SIGNING_PROXY_COUNT proxies.
 forwarded_allow_ips = ""

@@ -28,6 +28,8 @@ import logging
 import logging.config
 import re
 
+from gunicorn.glogging import Logger as GunicornLogger
+
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 # IPv4 dotted quads and IPv6 in its usual spellings (at least two colons).
@@ -167,6 +169,18 @@ LOGGING = logging_config("INFO")
 
 def gunicorn_logconfig(level="INFO"):
     return logging_config(level)
+
+
+class NoAccessLineLogger(GunicornLogger):
+    """gunicorn's logger, building no access-log line unless an access log was asked for.
+
+    gunicorn builds every request's line whenever logging is configured by a
+    dict (as ours is), to hand it to a logger that here writes nothing.
+    """
+
+    @property
+    def access_log_enabled(self):
+        return bool(self.cfg.accesslog)
 
 
 def configure(level=logging.INFO):

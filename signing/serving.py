@@ -92,6 +92,38 @@ def workers_environment(workers):
     return {"WEB_CONCURRENCY": str(workers)} if workers else {}
 
 
+def run_in_gunicorn(app, bind, **settings):
+    """Serve ``app``, already built, with gunicorn in this process (``signing witness serve``).
+
+    gunicorn's documented way to run an application object; the settings are
+    those of gunicorn_conf.py that matter for a small server: no access log,
+    addresses kept out of the error log, no control socket.
+    """
+    from gunicorn.app.base import BaseApplication
+
+    from . import logging_setup
+
+    class Server(BaseApplication):
+        def load_config(self):
+            options = {
+                "bind": [bind],
+                "accesslog": None,
+                "errorlog": "-",
+                "logconfig_dict": logging_setup.gunicorn_logconfig("INFO"),
+                "logger_class": logging_setup.NoAccessLineLogger,
+                "forwarded_allow_ips": "",
+                "control_socket_disable": True,
+                **settings,
+            }
+            for name, value in options.items():
+                self.cfg.set(name, value)
+
+        def load(self):
+            return app
+
+    Server().run()
+
+
 def exec_gunicorn(argv, extra_environment):
     """Replace this process with gunicorn (so signals reach gunicorn's master directly).
 
