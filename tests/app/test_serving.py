@@ -66,7 +66,9 @@ def test_serve_passes_its_worker_count_where_the_config_reads_it(tmp_path, monke
     instance = tmp_path / "instance"
     keyring.create_missing(instance / "master.key", instance / "log.key")
     monkeypatch.setenv("SIGNING_INSTANCE_PATH", str(instance))
-    assert CliRunner().invoke(main, ["init"]).exit_code == 0
+    monkeypatch.setenv("SIGNING_DATABASE_URL", f"sqlite:///{instance / 'countersign.db'}")  # its own, on any engine
+    result = CliRunner().invoke(main, ["init"])
+    assert result.exit_code == 0, result.output
     started = []
     monkeypatch.setattr(serving, "exec_gunicorn", lambda argv, environment: started.append((argv, environment)))
     result = CliRunner().invoke(main, ["serve", "--workers", "5"])
