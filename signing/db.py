@@ -161,7 +161,6 @@ def _insert_sql(model, columns, returning_id=False):
     return sql
 
 
-
 def insert_row(model, **values):
     """INSERT one row and return its id, with SQL text built once per model and column set.
 
