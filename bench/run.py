@@ -39,6 +39,7 @@ from crypto.tags import DEFAULT_ARGON2, person_tag
 from signing import calibration, db, serving
 
 SIGNING_CLI = [sys.executable, "-c", "from signing.cli import main; main()"]
+TAG_ONLY_APP = "bench.tag_only_app:app"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SLUG = "bench"
 
@@ -229,13 +230,13 @@ def raw_argon2(params, threads, seconds):
     return calibration.throughput(params, threads, seconds)
 
 
-def http_signing(instance, plan, workers=None, threads=None):
+def http_signing(instance, plan, workers=None, threads=None, wsgi_app=serving.WSGI_APP):
     """Signatures per second over HTTP through gunicorn, and the workers' CPU per signature."""
-    server = Gunicorn(instance, workers=workers, threads=threads)
+    server = Gunicorn(instance, wsgi_app=wsgi_app, workers=workers, threads=threads)
     try:
         connections = 4 * server.workers
         log(
-            f"[signing] HTTP: gunicorn {server.workers} workers x {threads or 'default'} threads, "
+            f"[signing] HTTP: {wsgi_app} on gunicorn {server.workers} workers x {threads or 'default'} threads, "
             f"{connections} connections, {plan.signing_seconds}s"
         )
         sequence = secrets.randbelow(10**6)  # fresh names for every run
@@ -253,6 +254,7 @@ def http_signing(instance, plan, workers=None, threads=None):
     finally:
         server.stop()
     return {
+        "wsgi_app": wsgi_app,
         "workers": server.workers,
         "threads": threads,
         "connections": connections,
@@ -319,6 +321,9 @@ def bench_signing(plan, work, report):
     if not plan.quick:
         # The alternative the configuration rejects: exactly one worker and thread per core.
         runs.append(http_signing(instance, plan, workers=cores, threads=1))
+    # The same server and layout with nothing in the signing POST but its tag:
+    # what ratio 1 could reach here, and so how much of the rest is the application's.
+    floor = http_signing(instance, plan, wsgi_app=TAG_ONLY_APP)
     raw_after, cpu_after = raw_argon2(DEFAULT_ARGON2, cores, plan.raw_seconds)
     raw, raw_cpu_ms = (raw_before + raw_after) / 2, (cpu_before + cpu_after) / 2
     overhead_ms = overhead_per_signature(work)
@@ -339,11 +344,15 @@ def bench_signing(plan, work, report):
         # The same question asked of CPU time: the cores' work per tag over HTTP
         # (gunicorn workers) against raw Argon2id's. Robust to other load.
         "cpu_ratio": raw_cpu_ms * tags_per_signature / runs[0]["worker_cpu_ms_per_signature"],
+        "floor": floor,
+        "floor_cpu_ratio": raw_cpu_ms / floor["worker_cpu_ms_per_signature"],
+        "app_cpu_ms_beyond_floor": runs[0]["worker_cpu_ms_per_signature"] - floor["worker_cpu_ms_per_signature"],
     }
     log(
         f"[signing] raw {raw:.1f} tags/s ({raw_cpu_ms:.1f} CPU ms/tag), HTTP {tags:.1f} tags/s "
         f"({runs[0]['worker_cpu_ms_per_signature']:.1f} worker CPU ms/signature), "
-        f"app alone {overhead_ms:.1f} CPU ms/signature"
+        f"app alone {overhead_ms:.1f} CPU ms/signature; tag-only floor "
+        f"{floor['worker_cpu_ms_per_signature']:.1f} worker CPU ms/signature"
     )
     # The page storm below reads this petition, so give it a count and names.
     instance.cli("publish", "--now", SLUG)
@@ -647,7 +656,8 @@ def summary(report):
     s = report.get("signing")
     if s:
         add("1 HTTP signing tags/s ÷ raw Argon2id tags/s", s["ratio"], ">= 0.85")
-        add("  (the same in CPU time: raw CPU/tag ÷ worker CPU/tag)", s["cpu_ratio"], "")
+        add("  (the same in CPU time: raw CPU/tag ÷ worker CPU/tag)", s["cpu_ratio"], ">= 0.90")
+        add("  (its floor: a tag-only POST on the same server)", s["floor_cpu_ratio"], "")
     r = report.get("reads")
     if r:
         add("2 petition page ÷ bare Flask, read storm", r["ratio"], ">= 0.5")

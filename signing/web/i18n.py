@@ -211,7 +211,9 @@ def init_app(app):
     @app.after_request
     def _vary_by_language(response):
         # Every page is rendered in the reader's language, chosen from these two headers.
-        if response.mimetype == "text/html":
+        # A redirect's body is werkzeug's own English stub, the same for every reader:
+        # it says no language, and signing does not pay to work one out.
+        if response.mimetype == "text/html" and not 300 <= response.status_code < 400:
             response.vary.update(("Accept-Language", "Cookie"))
             response.headers.setdefault("Content-Language", TAGS[current_language()])
         return response

@@ -167,6 +167,21 @@ def test_language_from_accept_language(client, petition, accept, language):
     assert response.headers["Content-Language"] == language
 
 
+def test_a_redirect_claims_no_language_and_the_page_it_leads_to_does(browser, services):
+    """A redirect's body is werkzeug's English stub whatever the reader asked for."""
+    make_petition(services, "plain", require_email=False)
+    browser.client.environ_base["HTTP_ACCEPT_LANGUAGE"] = ZH["Accept-Language"]
+    data = {"name": "Chan Tai Man", "postcode": "S1 2HE", "eligible": "y"}
+    redirect = browser.submit("/p/plain/sign", data)
+    assert redirect.status_code == 303
+    assert "Content-Language" not in redirect.headers
+    assert "Accept-Language" not in redirect.headers.get("Vary", "")
+    shown = browser.client.get(redirect.headers["Location"])
+    assert shown.status_code == 200
+    assert shown.headers["Content-Language"] == "zh-Hant"
+    assert "Accept-Language" in shown.headers["Vary"]
+
+
 def test_petition_page_in_chinese_is_still_cacheable_and_cookie_free(client, petition):
     response = client.get("/p/test", headers=ZH)
     text = page(response)
