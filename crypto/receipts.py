@@ -48,9 +48,15 @@ def format_receipt(raw: bytes) -> str:
     return "-".join(text[i : i + GROUP_CHARS] for i in range(0, len(text), GROUP_CHARS))
 
 
+def issue_receipt() -> tuple[str, bytes]:
+    """Return a fresh receipt (16 bytes from the OS CSPRNG) in written form, and its digest (what is stored)."""
+    raw = secrets.token_bytes(RECEIPT_BYTES)
+    return format_receipt(raw), receipt_digest(raw)
+
+
 def new_receipt() -> str:
-    """Return a fresh receipt (16 bytes from the OS CSPRNG) in written form."""
-    return format_receipt(secrets.token_bytes(RECEIPT_BYTES))
+    """Return a fresh receipt in written form."""
+    return issue_receipt()[0]
 
 
 def parse_receipt(text: str) -> bytes:

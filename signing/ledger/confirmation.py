@@ -7,7 +7,7 @@ confirm; the confirm page shows what they would confirm.
 """
 
 from crypto.errors import InvalidToken
-from crypto.receipts import new_receipt, parse_receipt, receipt_digest
+from crypto.receipts import issue_receipt
 from crypto.tokens import token_digest
 
 from ..models import Inbox, Outbox
@@ -55,11 +55,9 @@ def confirm_signature(services, petition, token):
     require_open(petition)
     maybe_publish(services, petition)  # before this request's own write, never with it
     row = _pending_by_digest(services, petition, digest)
-    receipt = new_receipt()
+    receipt, receipt_hash = issue_receipt()
     confirmed = (
-        Inbox.update(
-            ready=True, receipt_hash=receipt_digest(parse_receipt(receipt)), token_hash=None, token_expires=None
-        )
+        Inbox.update(ready=True, receipt_hash=receipt_hash, token_hash=None, token_expires=None)
         .where((Inbox.petition == petition.id) & (Inbox.token_hash == digest) & (Inbox.ready == False))  # noqa: E712
         .execute()
     )

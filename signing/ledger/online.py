@@ -9,7 +9,7 @@ publish (settlement.py); which mail it causes is decided by the sender
 
 from crypto.errors import InvalidIdentity
 from crypto.normalise import canonical_email, postcode_district
-from crypto.receipts import new_receipt, parse_receipt, receipt_digest
+from crypto.receipts import issue_receipt
 from crypto.tokens import new_token
 
 from ..db import database, insert_row
@@ -51,8 +51,8 @@ def sign_online(services, petition, *, name, postcode, email, display_name=None,
     district = postcode_district(identity.postcode) if identity.postcode else None
     submission = Submission(person, email_digest, shown_name, district, sealed)
     if email_digest is None:
-        receipt = new_receipt()
-        _insert(petition, submission, receipt_hash=receipt_digest(parse_receipt(receipt)), ready=True)
+        receipt, digest = issue_receipt()
+        _insert(petition, submission, receipt_hash=digest, ready=True)
         return receipt
     token, digest = new_token()
     # Built here, in the request, where the link's address is known; sealed at once.

@@ -12,6 +12,7 @@ from crypto.errors import InvalidReceipt
 from crypto.receipts import (
     RECEIPT_BYTES,
     format_receipt,
+    issue_receipt,
     new_receipt,
     parse_receipt,
     receipt_digest,
@@ -35,6 +36,15 @@ def test_new_receipt_shape_and_randomness():
     for r in receipts:
         assert SHAPE.fullmatch(r)
         assert len(parse_receipt(r)) == RECEIPT_BYTES
+
+
+def test_issued_digest_is_the_digest_of_the_code_shown():
+    """What is stored must be what the signer's written code parses to, or their receipt finds nothing."""
+    issued = [issue_receipt() for _ in range(50)]
+    assert len({code for code, _ in issued}) == 50
+    for code, digest in issued:
+        assert SHAPE.fullmatch(code)
+        assert digest == receipt_digest(parse_receipt(code)) == hashlib.sha256(parse_receipt(code)).digest()
 
 
 def test_round_trip():
