@@ -10,6 +10,8 @@ from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BuildError
 
+from crypto.errors import InvalidKey
+
 from .. import ledger
 from ..ledger.throttle import BUSY_RETRY_AFTER_SECONDS
 from . import refill
@@ -206,18 +208,32 @@ def init_app(app):
         headers = {"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)} if type(error) in RETRY_LATER else {}
         return body, status, headers
 
-    def _database_unavailable(error):
-        # The kind of failure only: a driver's message may quote the statement.
-        log.error("database unavailable (%s) in %s", type(error).__name__, request.endpoint)
+    def _unavailable(what):
         headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
         if wants_json():
-            return {"error": "database unavailable"}, 503, headers
+            return {"error": f"{what} unavailable"}, 503, headers
         title, message = UNAVAILABLE
         body, status = render_error(503, message, title)
         return body, status, headers
 
+    def _database_unavailable(error):
+        # The kind of failure only: a driver's message may quote the statement.
+        log.error("database unavailable (%s) in %s", type(error).__name__, request.endpoint)
+        return _unavailable("database")
+
     for kind in DATABASE_UNAVAILABLE:
         app.register_error_handler(kind, _database_unavailable)
+
+    @app.errorhandler(InvalidKey)
+    def _keys_unavailable(_error):
+        # The operator's to mend, not the client's: `signing serve` refuses to start with another
+        # instance's master.key, but a server started otherwise, or a host that missed a
+        # `rotate-master-key`, only finds out when a petition's key does not open.
+        log.error(
+            "a petition key did not open in %s: is this instance's master.key in place on this host?",
+            request.endpoint,
+        )
+        return _unavailable("petition key")
 
     @app.errorhandler(HTTPException)
     def _http(error):
