@@ -191,6 +191,14 @@ def test_two_witnesses_cosign_then_one_is_down_then_a_fork_is_refused(
     assert checked.returncode == 0 and "FORK:" in checked.stdout, checked.stdout + checked.stderr
 
 
+def test_each_witness_is_served_by_gunicorn_and_answers_its_own_key(witnesses):
+    """`witness serve` is a production server, not werkzeug's development one."""
+    for witness in witnesses:
+        with urllib.request.urlopen(f"{witness.url}/vkey", timeout=10) as answer:  # noqa: S310
+            assert answer.headers["Server"] == "gunicorn"
+            assert answer.read().decode().strip() == witness.vkey
+
+
 def test_certificate_names_the_witnesses_in_both_languages(browser, petition, services, witnesses):
     browser.sign_and_confirm("test", signers(0, 1)[0])
     witnessing.settle()
