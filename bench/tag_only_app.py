@@ -1,26 +1,21 @@
 """Benchmark only: the floor under ratio 1, a signing POST that is nothing but its tag.
 
 ``POST /p/<slug>/sign`` reads the form and computes one person tag at the
-default Argon2id cost, holding the same per-worker tag slot the application
-holds, then answers 303 as a signature does; every other request goes to the
+default Argon2id cost, holding the same tag slots the application holds,
+then answers 303 as a signature does; every other request goes to the
 real application (the load generator fetches the form from it). Served by the
 same gunicorn with the same configuration, it measures what the server, the
 layout and the machine cost a signature before the application does anything:
 the most ratio 1 can reach here. Never deployed: it lives in bench/.
 """
 
-import os
 import secrets
 
 from crypto.tags import DEFAULT_ARGON2, person_tag
 from signing import create_app
-from signing.ledger.throttle import TagThrottle
 
 application = create_app()
-throttle = TagThrottle(
-    int(os.environ.get("SIGNING_TAG_CONCURRENCY") or application.config["TAG_CONCURRENCY"] or 1),
-    application.config["TAG_WAIT_SECONDS"],
-)
+throttle = application.extensions["countersign"].throttle  # the very slots the application's signatures take
 TAG_KEY, SALT = secrets.token_bytes(32), secrets.token_bytes(16)
 
 

@@ -14,7 +14,7 @@ from crypto.tags import Argon2Params
 from . import background, db, keyring, logging_setup, mail, serving, web
 from . import config as config_module
 from .ledger import Services, checkpoints
-from .ledger.throttle import TagThrottle
+from .ledger.throttle import HostSlots, TagThrottle
 
 
 def _template_folder():
@@ -69,7 +69,11 @@ def create_app(config=None):
         log_origin=checkpoints.origin_prefix(app.config),
         witnesses=checkpoints.parse_witnesses(app.config["WITNESSES"]),
         witness_timeout=float(app.config["WITNESS_TIMEOUT_SECONDS"]),
-        throttle=TagThrottle(app.config["TAG_CONCURRENCY"] or serving.cpu_count(), app.config["TAG_WAIT_SECONDS"]),
+        throttle=TagThrottle(
+            app.config["TAG_CONCURRENCY"] or serving.cpu_count(),
+            app.config["TAG_WAIT_SECONDS"],
+            host=HostSlots(app.config["TAG_SLOTS_DIR"], serving.cpu_count()) if app.config["TAG_SLOTS_DIR"] else None,
+        ),
     )
 
     if app.config["PROXY_COUNT"]:

@@ -107,11 +107,14 @@ PROXY_COUNT = 0
 # Tor Browser offers it. Empty: no header.
 ONION_LOCATION = ""
 
-# Argon2id tags computed at once in one process (0 = one per core; under
-# `signing serve`, the cores shared among the workers); a request that finds
-# them all busy waits up to TAG_WAIT_SECONDS, then gets a 503.
+# Argon2id tags computed at once in one process (0 = one per core); a request
+# that finds them all busy waits up to TAG_WAIT_SECONDS, then gets a 503.
 TAG_CONCURRENCY = 0
 TAG_WAIT_SECONDS = 2
+# A folder of lock files that bounds the tags of every process using it to one
+# per core at once (ledger/throttle.py). `signing serve` makes one per server;
+# empty: no bound beyond each process's own.
+TAG_SLOTS_DIR = ""
 
 # Per client address (as a keyed hash, never stored), in each process; limits
 # syntax: "10/minute;120/hour". Everyone behind one NAT or Tor exit shares a

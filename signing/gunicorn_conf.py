@@ -19,10 +19,11 @@ bind = [serving.DEFAULT_BIND]
 workers = int(os.environ.get("WEB_CONCURRENCY") or serving.default_workers())
 worker_class = "gthread"
 threads = 2
-# Each worker hashes at most its share of the cores at once (serving.py says
-# why); read by the app, which is loaded after this file. gunicorn's own
-# --workers flag is not seen here: use WEB_CONCURRENCY or `signing serve --workers`.
-os.environ.setdefault("SIGNING_TAG_CONCURRENCY", str(serving.tag_slots_per_worker(workers)))
+# The whole server hashes no more at once than the host has cores, whichever
+# workers run them (serving.py says why): lock files in a folder of this
+# server's own, read by the app, which is loaded after this file.
+if not os.environ.get("SIGNING_TAG_SLOTS_DIR"):  # an operator's folder may bound several servers together
+    os.environ["SIGNING_TAG_SLOTS_DIR"] = serving.new_tag_slots_dir()
 # Load the app once in the master (keys read once, workers fork ready to
 # serve and share its code pages). It opens no database connection there.
 preload_app = True
@@ -39,7 +40,7 @@ max_requests = 20000
 max_requests_jitter = 5000
 # The heartbeat file on tmpfs: a worker never blocks on disk to say it lives.
 # gunicorn's documented choice; only its heartbeat file goes there, nothing of ours.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108  # nosec B108
+worker_tmp_dir = serving.TMPFS
 
 # A petition form is a few hundred bytes; refuse anything absurd early.
 limit_request_line = 4094
@@ -63,6 +64,10 @@ proc_name = "countersign"
 # gunicorn >= 25 opens a control socket at one fixed path per user, which two
 # instances on a host (or tests) would fight over; signals do the same job.
 control_socket_disable = True
+
+
+def on_exit(server):
+    serving.remove_tag_slots_dir(os.environ.get("SIGNING_TAG_SLOTS_DIR"))
 
 
 def on_starting(server):

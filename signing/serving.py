@@ -12,12 +12,15 @@ default). One worker more than the cores fills the gaps while a worker waits
 for PostgreSQL or the client, without oversubscribing the cores enough to
 matter. Override with ``--workers`` or ``WEB_CONCURRENCY``.
 
-Argon2id in flight. The workers share the cores' Argon2id slots between
-them (``tag_slots_per_worker``): with cores + 1 workers, one tag at a time
-in each, while a worker's second thread serves pages. Letting every thread
-of every worker hash at once put six 19 MiB hashes on two cores, which
-evict each other from the caches: measured here, 27 CPU ms per signature
-against 23-24 with one slot per worker (BENCHMARKS.md).
+Argon2id in flight. The whole server computes at most one tag per core at
+once, whichever workers compute them (``ledger.throttle.HostSlots``, lock
+files in a folder of the server's own from ``new_tag_slots_dir``). Letting
+every thread of every worker hash at once put six 19 MiB hashes on two
+cores, which evict each other from the caches: measured here, 27 CPU ms per
+signature against 23-24 (BENCHMARKS.md). A bound per worker (one tag each)
+did as well for signing, but left a core idle whenever one worker held most
+of the keep-alive connections, or ran a paper import, while the others had
+nothing to hash.
 
 The glibc trap. glibc serves a large ``malloc`` with a fresh ``mmap`` and
 gives it back with ``munmap`` on ``free``, unless the request is under its
@@ -36,7 +39,9 @@ which otherwise each keep their own high-water mark of Argon2id buffers.
 """
 
 import os
+import shutil
 import sys
+import tempfile
 
 MIB = 1024 * 1024
 GLIBC_MMAP_THRESHOLD_MAX_BYTES = 32 * MIB
@@ -44,6 +49,9 @@ MALLOC_ARENA_MAX = 2
 WSGI_APP = "signing.wsgi:app"
 GUNICORN_CONFIG = "python:signing.gunicorn_conf"
 DEFAULT_BIND = "127.0.0.1:8000"
+# Memory-backed, so a worker never waits on a disk to take a lock or say it lives.
+TMPFS = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108  # nosec B108
+TAG_SLOTS_PREFIX = "countersign-tag-slots-"
 
 
 def cpu_count():
@@ -59,9 +67,15 @@ def default_workers(cores=None):
     return (cores or cpu_count()) + 1
 
 
-def tag_slots_per_worker(workers, cores=None):
-    """Argon2id tags one worker computes at once: the cores shared out, at least one."""
-    return max(1, (cores or cpu_count()) // workers)
+def new_tag_slots_dir():
+    """A fresh folder for one server's Argon2id lock files, on tmpfs where there is one."""
+    return tempfile.mkdtemp(prefix=TAG_SLOTS_PREFIX, dir=TMPFS)
+
+
+def remove_tag_slots_dir(path):
+    """Remove a folder ``new_tag_slots_dir`` made; leave any other alone (an operator's own)."""
+    if path and os.path.basename(path).startswith(TAG_SLOTS_PREFIX):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def malloc_environment(argon2_memory_kib, environ=None):

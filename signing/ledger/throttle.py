@@ -13,11 +13,21 @@ Slots are handed over first come, first served: a release gives the slot to
 the longest waiter rather than to whoever asks next. So a paper import,
 whose thread pool asks for a slot per row and waits as long as it takes,
 interleaves with signers instead of starving them.
+
+Under ``signing serve`` the processes also share one bound for the host
+(``HostSlots``): no more hashes at once than cores, whichever workers run
+them. More in flight than cores only evict each other from the caches; and a
+bound per worker instead would leave cores idle whenever one worker holds
+most of the keep-alive connections, or runs a paper import, while the others
+have nothing to hash.
 """
 
+import fcntl
+import itertools
+import os
 import threading
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from .errors import TagsBusy
 
@@ -25,20 +35,82 @@ from .errors import TagsBusy
 BUSY_RETRY_AFTER_SECONDS = 5
 
 
+class HostSlots:
+    """At most ``count`` holders at once among every process that uses ``directory``.
+
+    One lock file per slot, held with ``flock`` on a descriptor of its own, so
+    two threads of one process exclude each other too, and the kernel frees a
+    slot the moment its holder exits, however it exits: a worker killed in
+    the middle of a hash takes nothing with it.
+    """
+
+    def __init__(self, directory, count):
+        if count < 1:
+            raise ValueError("a host needs at least one tag slot")
+        self.directory = directory
+        self.paths = [os.path.join(directory, f"tag-slot-{number}") for number in range(count)]
+        self._turns = itertools.count()
+        for path in self.paths:  # a folder that cannot hold them fails here, at start-up, not in a request
+            os.close(self._open(path))
+
+    def __repr__(self):
+        return f"HostSlots({self.directory!r}, {len(self.paths)})"
+
+    @contextmanager
+    def held(self):
+        descriptor = self._take()
+        try:
+            yield
+        finally:
+            os.close(descriptor)  # closing the last descriptor of a lock releases it
+
+    def _take(self):
+        # Callers start at different slots, so they do not all queue on the first.
+        start = (os.getpid() + next(self._turns)) % len(self.paths)
+        order = self.paths[start:] + self.paths[:start]
+        for path in order:
+            descriptor = self._open(path)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return descriptor
+            except BlockingIOError:
+                os.close(descriptor)
+        # Every slot is busy: wait on one, sleeping in the kernel (the GIL is released).
+        # Each holder lets go within one hash, so this wait is short.
+        descriptor = self._open(order[0])
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        return descriptor
+
+    def _open(self, path):
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            # The folder went (a tmpfs cleaner, logind's RemoveIPC): make it again
+            # rather than refuse signatures. Holders of the old files may briefly
+            # exceed the bound, which only costs speed.
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
 class TagThrottle:
-    def __init__(self, slots, wait_seconds):
+    def __init__(self, slots, wait_seconds, host=None):
         if slots < 1:
             raise ValueError("TAG_CONCURRENCY must be at least 1")
         if wait_seconds < 0:
             raise ValueError("TAG_WAIT_SECONDS must not be negative")
         self.slots = slots
         self.wait_seconds = wait_seconds
+        self.host = host
         self._lock = threading.Lock()
         self._free = slots
         self._waiters = deque()
 
     def __repr__(self):
-        return f"TagThrottle(slots={self.slots}, wait_seconds={self.wait_seconds})"
+        return f"TagThrottle(slots={self.slots}, wait_seconds={self.wait_seconds}, host={self.host!r})"
 
     @property
     def in_use(self):
@@ -50,7 +122,8 @@ class TagThrottle:
         """Hold one slot for the block; ``patient`` waits as long as it takes (paper imports)."""
         self.acquire(None if patient else self.wait_seconds)
         try:
-            yield
+            with self.host.held() if self.host is not None else nullcontext():
+                yield
         finally:
             self.release()
 

@@ -1,9 +1,12 @@
-"""Organiser fixtures for the app tests: an account, and a browser signed in as it."""
+"""App test fixtures: an organiser account, a browser signed in as it, and gunicorn's config file."""
+
+import importlib
+import os
 
 import pytest
 from helpers import ORGANISER_EMAIL, ORGANISER_PASSWORD, OrganiserActions
 
-from signing import db
+from signing import db, serving
 from signing.ledger import accounts
 
 
@@ -37,3 +40,21 @@ def auth(browser):
 def signed_in(browser, auth, organiser):
     assert auth.login().status_code == 302
     return browser
+
+
+@pytest.fixture
+def load_gunicorn_conf(monkeypatch):
+    """gunicorn_conf.py as gunicorn loads it, in a copy of the environment it writes to."""
+    made = []
+
+    def load(**environment):
+        kept = {k: v for k, v in os.environ.items() if not k.endswith(("CONCURRENCY", "TAG_SLOTS_DIR"))}
+        monkeypatch.setattr(os, "environ", kept)
+        os.environ.update(environment)
+        conf = importlib.reload(importlib.import_module("signing.gunicorn_conf"))
+        made.append(os.environ["SIGNING_TAG_SLOTS_DIR"])
+        return conf
+
+    yield load
+    for path in made:
+        serving.remove_tag_slots_dir(path)

@@ -214,13 +214,11 @@ def test_records_are_scrubbed_whoever_logs_them():
     assert [handler_filter.filter(record) for record in keep.records] == [True, True, False, False, False, True]
 
 
-def test_one_configuration_for_cli_and_gunicorn():
-    import importlib
-
+def test_one_configuration_for_cli_and_gunicorn(load_gunicorn_conf):
     config = logging_setup.LOGGING
     assert config["loggers"]["gunicorn.access"]["handlers"] == []
     assert config["loggers"]["peewee"]["level"] == "WARNING"
     assert config["filters"]["redact"]["()"] is logging_setup.PrivacyFilter
-    gunicorn_conf = importlib.import_module("signing.gunicorn_conf")
+    gunicorn_conf = load_gunicorn_conf()
     assert gunicorn_conf.logconfig_dict == logging_setup.gunicorn_logconfig("INFO")
     assert gunicorn_conf.accesslog is None

@@ -1,8 +1,8 @@
 """`signing serve`'s settings: workers, allocator, logging without addresses."""
 
-import importlib
 import logging
 import os
+from pathlib import Path
 
 from click.testing import CliRunner
 from gunicorn.config import Config as GunicornConfig
@@ -33,33 +33,31 @@ def test_malloc_thresholds_cover_the_argon2_buffer():
     assert "MALLOC_ARENA_MAX" not in serving.malloc_environment(19456, environ={"MALLOC_ARENA_MAX": "4"})
 
 
-def test_workers_share_the_cores_argon2id_slots():
-    assert serving.tag_slots_per_worker(3, cores=2) == 1  # the default: cores + 1 workers, one tag each
-    assert serving.tag_slots_per_worker(2, cores=8) == 4
-    assert serving.tag_slots_per_worker(1, cores=4) == 4
-
-
 def test_gunicorn_command_uses_the_packaged_config():
     argv = serving.gunicorn_argv("127.0.0.1:9000")
     assert argv[1:5] == ["-m", "gunicorn", "--config", "python:signing.gunicorn_conf"]
     assert argv[-1] == "signing.wsgi:app"
 
 
-def load_gunicorn_conf(monkeypatch, **environment):
-    """gunicorn_conf.py as gunicorn loads it, in a copy of the environment it writes to."""
-    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if not k.endswith("CONCURRENCY")})
-    os.environ.update(environment)
-    return importlib.reload(importlib.import_module("signing.gunicorn_conf"))
+def test_the_worker_count_comes_from_web_concurrency(load_gunicorn_conf):
+    assert load_gunicorn_conf(WEB_CONCURRENCY="5").workers == 5
+    assert load_gunicorn_conf().workers == serving.default_workers()
 
 
-def test_the_worker_count_decides_each_workers_argon2id_slots(monkeypatch):
-    conf = load_gunicorn_conf(monkeypatch, WEB_CONCURRENCY="1")
-    assert conf.workers == 1
-    assert os.environ["SIGNING_TAG_CONCURRENCY"] == str(serving.cpu_count())
-    conf = load_gunicorn_conf(monkeypatch)
-    assert os.environ["SIGNING_TAG_CONCURRENCY"] == str(serving.tag_slots_per_worker(conf.workers))
-    load_gunicorn_conf(monkeypatch, SIGNING_TAG_CONCURRENCY="7")  # the operator's own setting wins
-    assert os.environ["SIGNING_TAG_CONCURRENCY"] == "7"
+def test_each_server_bounds_its_tags_in_a_folder_of_its_own(load_gunicorn_conf, tmp_path):
+    conf = load_gunicorn_conf()
+    made = Path(os.environ["SIGNING_TAG_SLOTS_DIR"])
+    assert made.is_dir() and made.name.startswith(serving.TAG_SLOTS_PREFIX)
+    assert made.stat().st_mode & 0o077 == 0  # no other user can hold or block the slots
+    conf.on_exit(None)  # gunicorn exits: the folder it made goes
+    assert not made.exists()
+
+    own = tmp_path / "operator-slots"
+    own.mkdir()
+    conf = load_gunicorn_conf(SIGNING_TAG_SLOTS_DIR=str(own))  # the operator's own folder wins
+    assert os.environ["SIGNING_TAG_SLOTS_DIR"] == str(own)
+    conf.on_exit(None)
+    assert own.is_dir()  # and is left where it was
 
 
 def test_serve_passes_its_worker_count_where_the_config_reads_it(tmp_path, monkeypatch):
@@ -86,8 +84,8 @@ def access_lines_built(logger_class, conf):
     return logger.access_log_enabled
 
 
-def test_gunicorn_config_has_no_access_log_and_no_addresses(monkeypatch):
-    conf = load_gunicorn_conf(monkeypatch)
+def test_gunicorn_config_has_no_access_log_and_no_addresses(load_gunicorn_conf):
+    conf = load_gunicorn_conf()
     assert conf.accesslog is None
     assert not access_lines_built(conf.logger_class, conf)  # not even built to be thrown away
     assert access_lines_built(GunicornLogger, conf)  # as gunicorn's own logger would, with our log settings
