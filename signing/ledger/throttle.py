@@ -42,6 +42,12 @@ class HostSlots:
     two threads of one process exclude each other too, and the kernel frees a
     slot the moment its holder exits, however it exits: a worker killed in
     the middle of a hash takes nothing with it.
+
+    Signers come before paper imports across processes, as the in-process
+    queue puts them side by side within one: a signer that has to wait holds
+    a shared lock on a queue file while it waits, and an import takes each
+    slot only once it can hold that file exclusively, so an import in one
+    worker never keeps a signer in another waiting for more than one hash.
     """
 
     def __init__(self, directory, count):
@@ -49,37 +55,49 @@ class HostSlots:
             raise ValueError("a host needs at least one tag slot")
         self.directory = directory
         self.paths = [os.path.join(directory, f"tag-slot-{number}") for number in range(count)]
+        self.queue_path = os.path.join(directory, "signers-waiting")
         self._turns = itertools.count()
-        for path in self.paths:  # a folder that cannot hold them fails here, at start-up, not in a request
+        for path in (*self.paths, self.queue_path):  # a folder that cannot hold them fails here, not in a request
             os.close(self._open(path))
 
     def __repr__(self):
         return f"HostSlots({self.directory!r}, {len(self.paths)})"
 
     @contextmanager
-    def held(self):
-        descriptor = self._take()
+    def held(self, patient=False):
+        """Hold one slot for the block; ``patient`` (paper imports) lets waiting signers go first."""
+        descriptor = self._take(patient)
         try:
             yield
         finally:
             os.close(descriptor)  # closing the last descriptor of a lock releases it
 
-    def _take(self):
+    def _take(self, patient):
+        if patient:
+            os.close(self._locked(self.queue_path, fcntl.LOCK_EX))  # waits while any signer waits
         # Callers start at different slots, so they do not all queue on the first.
         start = (os.getpid() + next(self._turns)) % len(self.paths)
         order = self.paths[start:] + self.paths[:start]
         for path in order:
-            descriptor = self._open(path)
             try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return descriptor
+                return self._locked(path, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                os.close(descriptor)
+                pass
         # Every slot is busy: wait on one, sleeping in the kernel (the GIL is released).
         # Each holder lets go within one hash, so this wait is short.
-        descriptor = self._open(order[0])
+        if patient:
+            return self._locked(order[0], fcntl.LOCK_EX)
+        waiting = self._locked(self.queue_path, fcntl.LOCK_SH)
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            return self._locked(order[0], fcntl.LOCK_EX)
+        finally:
+            os.close(waiting)
+
+    def _locked(self, path, operation):
+        """A new descriptor of ``path`` holding ``operation``'s lock."""
+        descriptor = self._open(path)
+        try:
+            fcntl.flock(descriptor, operation)
         except BaseException:
             os.close(descriptor)
             raise
@@ -122,7 +140,7 @@ class TagThrottle:
         """Hold one slot for the block; ``patient`` waits as long as it takes (paper imports)."""
         self.acquire(None if patient else self.wait_seconds)
         try:
-            with self.host.held() if self.host is not None else nullcontext():
+            with self.host.held(patient) if self.host is not None else nullcontext():
                 yield
         finally:
             self.release()

@@ -94,10 +94,42 @@ def test_a_killed_holder_frees_its_slot_at_once(tmp_path):
     waiter.join(5)
 
 
+def import_forever(directory, count, running):
+    """A paper import in another worker: every slot, row after row, as fast as it can."""
+    slots = HostSlots(directory, count)
+
+    def rows():
+        while True:
+            with slots.held(patient=True):
+                running.set()
+                time.sleep(0.05)
+
+    for _ in range(count):
+        threading.Thread(target=rows, daemon=True).start()
+    time.sleep(600)
+
+
+def test_an_import_in_another_worker_lets_a_waiting_signer_in_after_one_row(tmp_path):
+    running = FORK.Event()
+    importer = FORK.Process(target=import_forever, args=(str(tmp_path), 2, running))
+    importer.start()
+    try:
+        assert running.wait(10)
+        slots = HostSlots(str(tmp_path), 2)
+        for _ in range(10):
+            started = time.monotonic()
+            with slots.held():
+                waited = time.monotonic() - started
+            assert waited < 0.5  # one row is 0.05 s; without the queue, the importer may take slot after slot
+    finally:
+        importer.kill()
+        importer.join(10)
+
+
 def test_a_folder_removed_under_a_running_server_is_made_again(tmp_path):
     directory = tmp_path / "slots"
     slots = HostSlots(str(directory), 2)
-    assert sorted(os.listdir(directory)) == ["tag-slot-0", "tag-slot-1"]
+    assert sorted(os.listdir(directory)) == ["signers-waiting", "tag-slot-0", "tag-slot-1"]
     shutil.rmtree(directory)  # a tmpfs cleaner, or logind's RemoveIPC
     with slots.held():
         assert directory.is_dir()
