@@ -18,7 +18,7 @@ files in a folder of the server's own from ``new_tag_slots_dir``). Letting
 every thread of every worker hash at once put six 19 MiB hashes on two
 cores, which evict each other from the caches: measured here, 27 CPU ms per
 signature against 23-24 (BENCHMARKS.md). A bound per worker (one tag each)
-did as well for signing, but left a core idle whenever one worker held most
+did about as well for signing, but left a core idle whenever one worker held most
 of the keep-alive connections, or ran a paper import, while the others had
 nothing to hash.
 
