@@ -67,9 +67,37 @@ def default_workers(cores=None):
     return (cores or cpu_count()) + 1
 
 
-def new_tag_slots_dir():
-    """A fresh folder for one server's Argon2id lock files, on tmpfs where there is one."""
-    return tempfile.mkdtemp(prefix=TAG_SLOTS_PREFIX, dir=TMPFS)
+def new_tag_slots_dir(parent=TMPFS):
+    """A fresh folder for this server's Argon2id lock files, on tmpfs where there is one.
+
+    Named after this process (gunicorn's master), so that a later server can
+    tell the folders of servers that died without ``on_exit`` (SIGKILL, the
+    OOM killer) and clear them before making its own.
+    """
+    parent = parent or tempfile.gettempdir()
+    for name in os.listdir(parent):
+        owner = _tag_slots_owner(name)
+        if owner is not None and not _process_exists(owner):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{TAG_SLOTS_PREFIX}{os.getpid()}-", dir=parent)
+
+
+def _tag_slots_owner(name):
+    """The pid in a ``new_tag_slots_dir`` folder's name, or None for any other name."""
+    pid, dash, _random = name.removeprefix(TAG_SLOTS_PREFIX).partition("-")
+    if name.startswith(TAG_SLOTS_PREFIX) and dash and pid.isdigit():
+        return int(pid)
+    return None
+
+
+def _process_exists(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        pass
+    return True
 
 
 def remove_tag_slots_dir(path):

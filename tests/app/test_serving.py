@@ -2,6 +2,8 @@
 
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -58,6 +60,21 @@ def test_each_server_bounds_its_tags_in_a_folder_of_its_own(load_gunicorn_conf, 
     assert os.environ["SIGNING_TAG_SLOTS_DIR"] == str(own)
     conf.on_exit(None)
     assert own.is_dir()  # and is left where it was
+
+
+def test_a_new_server_clears_the_tag_slots_of_servers_that_died_without_cleaning_up(tmp_path):
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"{serving.TAG_SLOTS_PREFIX}{int(finished.stdout)}-abc123"  # its server was SIGKILLed
+    alive = tmp_path / f"{serving.TAG_SLOTS_PREFIX}{os.getppid()}-def456"  # another server still running
+    unnamed = tmp_path / f"{serving.TAG_SLOTS_PREFIX}ghi789"  # not one we can tell the owner of
+    others = tmp_path / "someone-elses-99999999-folder"
+    for folder in (dead, alive, unnamed, others):
+        folder.mkdir()
+        (folder / "slot-0").touch()
+    made = Path(serving.new_tag_slots_dir(parent=tmp_path))
+    assert made.name.startswith(f"{serving.TAG_SLOTS_PREFIX}{os.getpid()}-")
+    assert not dead.exists()
+    assert alive.is_dir() and unnamed.is_dir() and others.is_dir()
 
 
 def test_serve_passes_its_worker_count_where_the_config_reads_it(tmp_path, monkeypatch):
