@@ -84,10 +84,10 @@ def new_tag_slots_dir(parent=TMPFS):
 
 def _tag_slots_owner(name):
     """The pid in a ``new_tag_slots_dir`` folder's name, or None for any other name."""
-    pid, dash, _random = name.removeprefix(TAG_SLOTS_PREFIX).partition("-")
-    if name.startswith(TAG_SLOTS_PREFIX) and dash and pid.isdigit():
-        return int(pid)
-    return None
+    if not name.startswith(TAG_SLOTS_PREFIX):
+        return None
+    pid, dash, _random = name[len(TAG_SLOTS_PREFIX) :].partition("-")
+    return int(pid) if dash and pid.isdigit() else None
 
 
 def _process_exists(pid):
